@@ -1,0 +1,48 @@
+#include "harness/suite.h"
+
+namespace dsconv {
+
+namespace {
+Problem make(int64_t n, int64_t c_in, int64_t c_out, int64_t h, int64_t w, Conv2dParams conv, bool bias) {
+  Problem p;
+  p.n = n;
+  p.c_in = c_in;
+  p.c_out = c_out;
+  p.h = h;
+  p.w = w;
+  p.conv = conv;
+  p.bias = bias;
+  return p;
+}
+// kh, kw, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w
+Conv2dParams k(int kh, int kw, int sh, int sw, int ph, int pw, int dh = 1, int dw = 1) {
+  return Conv2dParams{kh, kw, sh, sw, ph, pw, dh, dw};
+}
+}  // namespace
+
+std::vector<SuiteEntry> verify_suite(bool include_large) {
+  using D = Distribution;
+  std::vector<SuiteEntry> suite = {
+      {"odd_spatial", make(2, 3, 5, 17, 13, k(3, 3, 1, 1, 1, 1), false), D::normal},
+      {"odd_channels_bias", make(2, 37, 53, 19, 23, k(3, 3, 1, 1, 1, 1), true), D::uniform},
+      {"k1_pad0", make(2, 16, 24, 15, 15, k(1, 1, 1, 1, 0, 0), false), D::normal},
+      {"k5", make(1, 24, 40, 31, 29, k(5, 5, 1, 1, 2, 2), true), D::wide},
+      {"k7", make(2, 8, 12, 20, 20, k(7, 7, 1, 1, 3, 3), false), D::normal},
+      {"rect_3x5", make(1, 12, 20, 16, 24, k(3, 5, 1, 1, 1, 2), true), D::normal},
+      {"rect_1x7_7x1_pads", make(1, 9, 7, 11, 30, k(1, 7, 1, 1, 0, 3), false), D::uniform},
+      {"stride2", make(2, 32, 64, 33, 33, k(3, 3, 2, 2, 1, 1), true), D::normal},
+      {"stride3", make(1, 10, 14, 25, 26, k(5, 5, 3, 3, 2, 2), false), D::wide},
+      {"dilation2", make(2, 16, 32, 24, 24, k(3, 3, 1, 1, 2, 2, 2, 2), false), D::normal},
+      {"pad0", make(1, 8, 16, 12, 14, k(3, 3, 1, 1, 0, 0), true), D::normal},
+      {"pad_over_half_k", make(1, 6, 10, 9, 9, k(3, 3, 1, 1, 3, 3), false), D::normal},
+      {"n1_bias", make(1, 64, 128, 64, 64, k(3, 3, 1, 1, 1, 1), true), D::uniform},
+      {"wide_channels", make(2, 160, 320, 14, 14, k(3, 3, 1, 1, 1, 1), true), D::normal},
+      {"mixed_rect_stride_dil", make(2, 20, 33, 30, 31, k(3, 5, 2, 1, 2, 3, 2, 1), true), D::wide},
+      {"mobilenet_like", make(4, 96, 24, 56, 56, k(3, 3, 1, 1, 1, 1), false), D::normal},
+      {"tiny", make(1, 1, 1, 1, 1, k(1, 1, 1, 1, 0, 0), true), D::normal},
+  };
+  if (include_large) suite.push_back({"kernelbench_l1_86", Problem::kernelbench_l1_86(), D::uniform, true});
+  return suite;
+}
+
+}  // namespace dsconv

@@ -1,0 +1,118 @@
+#!/usr/bin/env bash
+# GPU validation in one command, for a machine with an NVIDIA GPU:
+#   build -> all tests -> dsconv verify --impl all (suite + KernelBench shape)
+#   -> fresh PyTorch golden cases through `dsconv check` (and an altered one must fail)
+#   -> the verify suite under compute-sanitizer (memcheck, racecheck)
+#   -> a quick benchmark of the seed shape
+# and a summary table last. Logs and JSON go to $OUT (or out/gpu-check), tarred into one
+# file.
+#
+# Usage: scripts/gpu-check.sh [STAGE ...]
+#   stages: build test verify cases sanitize bench sweeps (default: all but sweeps)
+#   sweeps runs every shipped sweep and the PyTorch baselines into results/<gpu>/.
+# Environment: DSCONV_STAGE_TIMEOUT (seconds, default 1800), DSCONV_PRESET (default hopper: sm_90 only), DSCONV_IMPLS (default all),
+#   DSCONV_SWEEPS (default: every sweeps/*.yaml), DSCONV_SANITIZE_IMPLS (default all).
+set -uo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+root="$(pwd)"
+
+preset="${DSCONV_PRESET:-hopper}"
+impls="${DSCONV_IMPLS:-all}"
+sanitize_impls="${DSCONV_SANITIZE_IMPLS:-all}"
+out="${OUT:-$root/out/gpu-check}"
+logs="$out/gpu-check"
+mkdir -p "$logs"
+stages=("$@")
+[ ${#stages[@]} -eq 0 ] && stages=(build test verify cases sanitize bench)
+export PATH="$PATH:/usr/local/cuda/bin"
+export PYTHONUNBUFFERED=1
+
+declare -a summary
+overall=0
+wants() { local s; for s in "${stages[@]}"; do [ "$s" = "$1" ] && return 0; done; return 1; }
+
+# run_stage NAME EXPECTED_EXIT COMMAND...: runs, logs to $logs/NAME.log, records the result.
+run_stage() {
+  local name="$1" expected="$2"
+  shift 2
+  echo "=== $name: $*" >&2
+  local start=$SECONDS
+  timeout "${DSCONV_STAGE_TIMEOUT:-1800}" "$@" > >(tee "$logs/$name.log") 2>&1
+  local rc=$?
+  local verdict="ok"
+  if [ "$rc" -ne "$expected" ]; then verdict="FAILED (exit $rc, expected $expected)"; overall=1; fi
+  summary+=("$(printf '%-22s %-34s %6ss' "$name" "$verdict" $((SECONDS - start)))")
+  return 0
+}
+
+build_dir="$root/build-$preset"
+[ "$preset" = default ] && build_dir="$root/build"
+dsconv="$build_dir/harness/dsconv"
+
+if wants build; then
+  run_stage configure 0 cmake --preset "$preset"
+  run_stage build 0 cmake --build --preset "$preset" -j "$(nproc)"
+fi
+if [ ! -x "$dsconv" ]; then
+  echo "gpu-check: $dsconv was not built" >&2
+  printf '%s\n' "${summary[@]}"
+  exit 1
+fi
+run_stage info 0 "$dsconv" info
+gpu="$("$dsconv" info | sed -n 's|^results under results/\(.*\)/$|\1|p')"
+
+if wants test; then
+  run_stage ctest 0 ctest --preset "$preset" -j 4 --output-junit "$logs/ctest-junit.xml"
+fi
+
+if wants verify; then
+  run_stage verify 0 "$dsconv" verify --impl "$impls" --json "$logs/verify.json"
+fi
+
+if wants cases; then
+  # Golden cases that are not in the repository: fresh random shapes from PyTorch.
+  cases="$(mktemp -d)"
+  run_stage make_cases 0 python3 scripts/make_cases.py --out "$cases" --random 6 --seed "$RANDOM"
+  case_args=()
+  for c in "$cases"/*/; do case_args+=(--case "$c"); done
+  run_stage check_fresh_cases 0 "$dsconv" check --impl all "${case_args[@]}"
+  # The same check must fail once an expected value is altered.
+  first="$(ls -d "$cases"/*/ | head -1)"
+  python3 - "$first/dx.npy" <<'PY'
+import sys, numpy as np
+a = np.load(sys.argv[1]); a.flat[a.size // 2] += 1e-3 * (abs(a.flat[a.size // 2]) + 1); np.save(sys.argv[1], a)
+PY
+  run_stage check_altered_case 1 "$dsconv" check --impl reference --case "$first"
+  rm -rf "$cases"
+fi
+
+if wants sanitize; then
+  # The small suite (the KernelBench shape is too slow under instrumentation).
+  for tool in memcheck racecheck; do
+    run_stage "sanitize_$tool" 0 compute-sanitizer --tool "$tool" --error-exitcode 99 --print-limit 20 \
+      "$dsconv" verify --impl "$sanitize_impls" --no-large --no-determinism --seed 1
+  done
+fi
+
+if wants bench && "$dsconv" --help 2>/dev/null | grep -q ' bench'; then
+  run_stage bench_seed 0 "$dsconv" bench --impl "$impls" --problem seed --pass both --json "$logs/bench-seed.json"
+fi
+
+if wants sweeps; then
+  for spec in ${DSCONV_SWEEPS:-sweeps/*.yaml}; do
+    name="$(basename "$spec" .yaml)"
+    run_stage "sweep_$name" 0 scripts/run-sweep.sh "$spec"
+  done
+  tar -czf "$out/results-$gpu.tgz" -C "$root" "results/$gpu" 2>/dev/null
+fi
+
+if [ -f "$logs/verify.log" ]; then
+  echo
+  sed -n '/^problem /,$p' "$logs/verify.log"
+fi
+tar -czf "$out/gpu-check-logs.tgz" -C "$out" gpu-check && rm -rf "$logs"
+echo
+echo "gpu-check on $gpu ($("$dsconv" info | sed -n 's/^GPU *//p'))"
+printf '%-22s %-34s %7s\n' stage result time
+printf '%s\n' "${summary[@]}"
+exit $overall
