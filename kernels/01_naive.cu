@@ -5,6 +5,13 @@
 //
 // The depthwise output t (forward and backward) and dt = W_pw^T dy (backward) go through
 // device memory, in scratch buffers that prepare() allocates.
+//
+// The long reductions (a weight gradient sums over every pixel of every image: 4M terms
+// at the KernelBench shape) accumulate in levels: blocks of at most kBlockSum terms (or one
+// output row), then per image, then over images. One running fp32 sum of millions of
+// same-signed terms stagnates - each new term is rounded against a huge partial sum - and
+// lands far outside the verification bound; the levels keep every rounding against a
+// partial of a few thousand terms. It is still one thread per gradient element.
 #include "kernels/cuda_check.h"
 #include "kernels/kernel.h"
 
@@ -24,6 +31,20 @@ Shape device_shape(const Problem& p) {
 }
 
 constexpr int kThreads = 256;
+constexpr int64_t kBlockSum = 2048;
+
+// Sums term(i) for i in [0, count): blocks of kBlockSum terms, then the blocks.
+template <class Term>
+__device__ float blocked_sum(int64_t count, Term term) {
+  float total = 0.0f;
+  for (int64_t start = 0; start < count; start += kBlockSum) {
+    const int64_t end = start + kBlockSum < count ? start + kBlockSum : count;
+    float block = 0.0f;
+    for (int64_t i = start; i < end; ++i) block += term(i);
+    total += block;
+  }
+  return total;
+}
 
 unsigned blocks_for(int64_t threads) {
   // Grid-stride loops cover anything past this many blocks.
@@ -80,20 +101,25 @@ __global__ void pointwise_backward_weight(Shape s, const float* dy, const float*
   const int64_t pixels = s.ho * s.wo;
   GRID_STRIDE_LOOP(idx, s.c_out * s.c_in) {
     const int64_t ci = idx % s.c_in, co = idx / s.c_in;
-    float acc = 0.0f;
-    for (int64_t n = 0; n < s.n; ++n)
-      for (int64_t p = 0; p < pixels; ++p) acc += dy[(n * s.c_out + co) * pixels + p] * t[(n * s.c_in + ci) * pixels + p];
-    dw_pw[idx] = acc;
+    float total = 0.0f;
+    for (int64_t n = 0; n < s.n; ++n) {
+      const float* dy_plane = dy + (n * s.c_out + co) * pixels;
+      const float* t_plane = t + (n * s.c_in + ci) * pixels;
+      total += blocked_sum(pixels, [&](int64_t p) { return dy_plane[p] * t_plane[p]; });
+    }
+    dw_pw[idx] = total;
   }
 }
 
 // db[c] = sum over n,p of g[n,c,p], for g with `channels` channels
 __global__ void bias_backward(int64_t n_images, int64_t channels, int64_t pixels, const float* g, float* db) {
   GRID_STRIDE_LOOP(c, channels) {
-    float acc = 0.0f;
-    for (int64_t n = 0; n < n_images; ++n)
-      for (int64_t p = 0; p < pixels; ++p) acc += g[(n * channels + c) * pixels + p];
-    db[c] = acc;
+    float total = 0.0f;
+    for (int64_t n = 0; n < n_images; ++n) {
+      const float* plane = g + (n * channels + c) * pixels;
+      total += blocked_sum(pixels, [&](int64_t p) { return plane[p]; });
+    }
+    db[c] = total;
   }
 }
 
@@ -122,20 +148,24 @@ __global__ void depthwise_backward_weight(Shape s, const float* x, const float* 
   GRID_STRIDE_LOOP(idx, s.c_in * s.kh * s.kw) {
     const int j = int(idx % s.kw), i = int((idx / s.kw) % s.kh);
     const int64_t c = idx / (int64_t(s.kw) * s.kh);
-    float acc = 0.0f;
+    float total = 0.0f;
     for (int64_t n = 0; n < s.n; ++n) {
       const int64_t plane = n * s.c_in + c;
+      float image = 0.0f;
       for (int64_t oh = 0; oh < s.ho; ++oh) {
         const int64_t ih = oh * s.sh - s.ph + int64_t(i) * s.dh;
         if (ih < 0 || ih >= s.h) continue;
+        float row = 0.0f;
         for (int64_t ow = 0; ow < s.wo; ++ow) {
           const int64_t iw = ow * s.sw - s.pw + int64_t(j) * s.dw;
           if (iw < 0 || iw >= s.w) continue;
-          acc += x[(plane * s.h + ih) * s.w + iw] * dt[(plane * s.ho + oh) * s.wo + ow];
+          row += x[(plane * s.h + ih) * s.w + iw] * dt[(plane * s.ho + oh) * s.wo + ow];
         }
+        image += row;
       }
+      total += image;
     }
-    dw_dw[idx] = acc;
+    dw_dw[idx] = total;
   }
 }
 

@@ -16,6 +16,7 @@
 
 #include <any>
 #include <cstddef>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -76,6 +77,15 @@ class Workspace {
   size_t bytes_ = 0;
 };
 
+// One launch of a multi-kernel pass, timed on its own by `dsconv bench --stages` to show
+// where the time goes. Stages are not verified alone: their pass is.
+struct Stage {
+  std::string name;   // "depthwise", "pointwise", ...
+  double bytes = 0;   // the fewest bytes this stage must move, for its GB/s
+  double flops = 0;
+  std::function<void(cudaStream_t)> launch;
+};
+
 class Kernel {
  public:
   virtual ~Kernel() = default;
@@ -93,6 +103,9 @@ class Kernel {
   virtual void prepare(const Problem&, Workspace&) const {}
   virtual void forward(const Problem&, const DeviceTensors&, Workspace&, cudaStream_t) const = 0;
   virtual void backward(const Problem&, const DeviceTensors&, Workspace&, cudaStream_t) const = 0;
+  // The separately launched stages of a pass, for timing each; empty when the pass is one
+  // launch or the implementation does not say. Same contract as forward()/backward().
+  virtual std::vector<Stage> stages(const Problem&, Pass, const DeviceTensors&, Workspace&) const { return {}; }
 };
 
 // The registry: every implementation, in the order that tells the optimisation story.

@@ -10,12 +10,14 @@ namespace dsconv {
 const Kernel& cudnn_kernel();
 const Kernel& cudnn_tf32_kernel();
 const Kernel& naive_kernel();
+const Kernel& tiled_kernel();
 
 const std::vector<const Kernel*>& all_kernels() {
   static const std::vector<const Kernel*> kernels = {
       &cudnn_kernel(),
       &cudnn_tf32_kernel(),
       &naive_kernel(),
+      &tiled_kernel(),
   };
   return kernels;
 }

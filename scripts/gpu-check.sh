@@ -87,11 +87,14 @@ PY
 fi
 
 if wants sanitize; then
-  # The small suite (the KernelBench shape is too slow under instrumentation).
-  for tool in memcheck racecheck; do
-    run_stage "sanitize_$tool" 0 compute-sanitizer --tool "$tool" --error-exitcode 99 --print-limit 20 \
-      "$dsconv" verify --impl "$sanitize_impls" --no-large --no-determinism --seed 1
-  done
+  # The small suite (the KernelBench shape is too slow under instrumentation). memcheck
+  # covers every implementation, cuDNN included (it catches a wrong workspace size handed to
+  # the library); racecheck looks for shared-memory races, so it runs on our own kernels.
+  own="$("$dsconv" list | awk 'NR > 2 && $1 !~ /^cudnn/ {printf "%s%s", sep, $1; sep = ","}')"
+  run_stage sanitize_memcheck 0 compute-sanitizer --tool memcheck --error-exitcode 99 --print-limit 20 \
+    "$dsconv" verify --impl "$sanitize_impls" --no-large --no-determinism --seed 1
+  run_stage sanitize_racecheck 0 compute-sanitizer --tool racecheck --error-exitcode 99 --print-limit 20 \
+    "$dsconv" verify --impl "${DSCONV_RACECHECK_IMPLS:-$own}" --no-large --no-determinism --seed 1
 fi
 
 if wants bench && "$dsconv" --help 2>/dev/null | grep -q ' bench'; then
@@ -101,7 +104,11 @@ fi
 if wants sweeps; then
   for spec in ${DSCONV_SWEEPS:-sweeps/*.yaml}; do
     name="$(basename "$spec" .yaml)"
-    run_stage "sweep_$name" 0 scripts/run-sweep.sh "$spec"
+    # torch.compile takes about a minute per shape: the seed sweep only.
+    torch_impls=torch_eager,torch_eager_tf32
+    [ "$name" = seed ] && torch_impls=torch_eager,torch_eager_tf32,torch_compile
+    DSCONV="$dsconv" DSCONV_TORCH_IMPLS="${DSCONV_TORCH_IMPLS:-$torch_impls}" \
+      run_stage "sweep_$name" 0 scripts/run-sweep.sh "$spec"
   done
   tar -czf "$out/results-$gpu.tgz" -C "$root" "results/$gpu" 2>/dev/null
 fi

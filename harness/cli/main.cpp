@@ -18,6 +18,11 @@ int main(int argc, char** argv) {
   cli::add_info_command(app, action);
   cli::add_verify_command(app, action);
   cli::add_check_command(app, action);
+  cli::add_bench_command(app, action);
+  cli::add_sweep_command(app, action);
+  cli::add_merge_command(app, action);
+  cli::add_roofline_command(app, action);
+  cli::add_gate_command(app, action);
 
   try {
     app.parse(argc, argv);

@@ -1,0 +1,624 @@
+// tiled: shared-memory tiles for both stages, forward and backward.
+//
+// Depthwise: a block takes a 16 x 64 output tile of one (image, channel) plane and stages
+// the input window it reads - the tile widened by the kernel's halo, under any stride and
+// dilation - in shared memory with coalesced loads, 16 bytes wide when the rows are
+// 4-aligned. Each thread then makes 4 adjacent outputs from shared memory, with the weights
+// in registers for the common kernel sizes (1, 3, 5, 7). Every input element is read from
+// device memory about once, where naive re-reads it for every tap, so the stage runs near
+// copy bandwidth.
+//
+// Pointwise: a register-blocked fp32 FFMA GEMM (common/ffma_gemm.cuh): 256 threads per
+// 128 x 128 tile of (C_out x pixels), each thread an 8 x 8 block, operands double-buffered
+// in shared memory, persistent blocks walking the tiles. naive re-reads t from device memory
+// for every output channel; here each t element is read once per 128 output channels and
+// reused 128 times from shared memory.
+//
+// Backward:
+//  - t is recomputed, not stored by forward: the interface's backward starts from the
+//    inputs alone, and recomputing t is one depthwise pass (about a sixth of the backward
+//    time at the KernelBench shape), cheaper than any contract to keep 1 GB alive between
+//    calls.
+//  - dt = W_pw^T dy is the same GEMM with W read transposed.
+//  - dW_pw = sum over images and pixels of dy t^T: the same engine with the pixels as the
+//    reduction dimension, split across blocks; each block writes its partial 128 x 64 sum,
+//    and a second kernel adds the partials in a fixed order. No global atomics.
+//  - dx is the transposed depthwise convolution of dt, tiled like the forward pass (the
+//    window is staged from dt).
+//  - dW_dw and db_dw: per-tile block reductions of x * dt and dt, written as partials and
+//    added in a fixed order; db_pw likewise from dy.
+// Every reduction has a fixed order, so results are bitwise identical from run to run.
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <type_traits>
+
+#include "kernels/common/conv_shape.cuh"
+#include "kernels/common/depthwise_tile.cuh"
+#include "kernels/common/ffma_gemm.cuh"
+#include "kernels/common/reduce.cuh"
+#include "kernels/cuda_check.h"
+#include "kernels/kernel.h"
+
+namespace dsconv {
+namespace {
+
+using depthwise::TileShape;
+
+constexpr int kDepthwiseSmemFloats = 12 * 1024 - 64;  // within the 48 KB static shared-memory budget
+
+// ---------------------------------------------------------------------------------------
+// Depthwise forward: t = w_dw (*) x + b_dw.
+
+// The block's tile within its plane; blocks enumerate (plane, tile row, tile column).
+struct PlaneTile {
+  int64_t plane, row0, col0;
+};
+__device__ inline PlaneTile plane_tile(int64_t block, int64_t tiles_h, int64_t tiles_w, const TileShape& tile) {
+  const int64_t per_plane = tiles_h * tiles_w, rem = block % per_plane;
+  return {block / per_plane, (rem / tiles_w) * tile.rows, (rem % tiles_w) * tile.cols};
+}
+
+// KH, KW: the kernel size when known at compile time (weights in registers), 0 otherwise.
+template <int KH, int KW>
+__global__ __launch_bounds__(depthwise::kThreads) void depthwise_forward_kernel(ConvShape s, TileShape tile,
+                                                                                int64_t tiles_h, int64_t tiles_w,
+                                                                                const float* __restrict__ x,
+                                                                                const float* __restrict__ w_dw,
+                                                                                const float* __restrict__ b_dw,
+                                                                                float* __restrict__ t) {
+  __shared__ __align__(16) float window[kDepthwiseSmemFloats];
+  const int kh = KH ? KH : s.kh, kw = KW ? KW : s.kw;
+  const PlaneTile pt = plane_tile(blockIdx.x, tiles_h, tiles_w, tile);
+  const int64_t c = pt.plane % s.c_in;
+  const int pitch = tile.src_cols;
+  const int offset = depthwise::stage_window(x + pt.plane * s.in_pixels(), s.h, s.w, pt.row0 * s.sh - s.ph,
+                                             tile.src_rows, pt.col0 * s.sw - s.pw,
+                                             depthwise::window(tile.cols, kw, s.sw, s.dw), window, pitch, s.w % 4 == 0);
+  float weights[KH * KW > 0 ? KH * KW : 1];
+  if constexpr (KH * KW > 0) {
+#pragma unroll
+    for (int i = 0; i < KH * KW; ++i) weights[i] = __ldg(w_dw + c * KH * KW + i);
+  }
+  __syncthreads();
+
+  const int ty = threadIdx.x / depthwise::kGroupsPerRow, tx = threadIdx.x % depthwise::kGroupsPerRow;
+  const int64_t oh = pt.row0 + ty, ow = pt.col0 + 4 * tx;
+  if (ty >= tile.rows || 4 * tx >= tile.cols || oh >= s.ho || ow >= s.wo) return;
+  const float bias = b_dw ? __ldg(b_dw + c) : 0.0f;
+  float acc[4] = {bias, bias, bias, bias};
+#pragma unroll
+  for (int i = 0; i < (KH ? KH : 1); ++i) {
+    for (int ii = (KH ? i : 0); ii < (KH ? i + 1 : kh); ++ii) {
+      const float* src = window + (ty * s.sh + ii * s.dh) * pitch + offset + 4 * tx * s.sw;
+#pragma unroll
+      for (int j = 0; j < (KW ? KW : 1); ++j) {
+        for (int jj = (KW ? j : 0); jj < (KW ? j + 1 : kw); ++jj) {
+          const float wv = KH * KW > 0 ? weights[(KH * KW > 0 ? ii * KW + jj : 0)] : __ldg(w_dw + (c * kh + ii) * kw + jj);
+#pragma unroll
+          for (int q = 0; q < 4; ++q) acc[q] = fmaf(wv, src[q * s.sw + jj * s.dw], acc[q]);
+        }
+      }
+    }
+  }
+  depthwise::store4(t + (pt.plane * s.ho + oh) * s.wo, ow, s.wo, acc, s.wo % 4 == 0);
+}
+
+// ---------------------------------------------------------------------------------------
+// Depthwise backward data: dx[ih][iw] = sum over taps (i, j) with ih + ph - i*dh = oh*sh and
+// iw + pw - j*dw = ow*sw of w_dw[i][j] * dt[oh][ow]. Tiles are in input space; the staged
+// window is the part of dt that the tile's inputs feed.
+
+__device__ inline int64_t ceil_div_signed(int64_t a, int64_t b) { return -depthwise::floor_div(-a, b); }
+
+template <int KH, int KW>
+__global__ __launch_bounds__(depthwise::kThreads) void depthwise_backward_data_kernel(
+    ConvShape s, TileShape tile, int64_t tiles_h, int64_t tiles_w, const float* __restrict__ dt,
+    const float* __restrict__ w_dw, float* __restrict__ dx) {
+  __shared__ __align__(16) float window[kDepthwiseSmemFloats];
+  const int kh = KH ? KH : s.kh, kw = KW ? KW : s.kw;
+  const PlaneTile pt = plane_tile(blockIdx.x, tiles_h, tiles_w, tile);
+  const int64_t c = pt.plane % s.c_in;
+  const int64_t oh_lo = ceil_div_signed(pt.row0 + s.ph - int64_t(kh - 1) * s.dh, s.sh);
+  const int64_t ow_lo = ceil_div_signed(pt.col0 + s.pw - int64_t(kw - 1) * s.dw, s.sw);
+  const int pitch = tile.src_cols;
+  const int offset = depthwise::stage_window(dt + pt.plane * s.pixels(), s.ho, s.wo, oh_lo, tile.src_rows, ow_lo,
+                                             tile.src_cols - 8, window, pitch, s.wo % 4 == 0);
+  __syncthreads();
+
+  const int ty = threadIdx.x / depthwise::kGroupsPerRow, tx = threadIdx.x % depthwise::kGroupsPerRow;
+  const int64_t ih = pt.row0 + ty, iw = pt.col0 + 4 * tx;
+  if (ty >= tile.rows || 4 * tx >= tile.cols || ih >= s.h || iw >= s.w) return;
+  float acc[4] = {0.f, 0.f, 0.f, 0.f};
+  const float* wc = w_dw + c * kh * kw;
+  for (int i = 0; i < kh; ++i) {
+    const int64_t num_h = ih + s.ph - int64_t(i) * s.dh;
+    if (depthwise::floor_div(num_h, s.sh) * s.sh != num_h) continue;  // no output row lands here
+    const float* src = window + (num_h / s.sh - oh_lo) * pitch + offset;
+#pragma unroll
+    for (int j = 0; j < (KW ? KW : 1); ++j) {
+      for (int jj = (KW ? j : 0); jj < (KW ? j + 1 : kw); ++jj) {
+        const float wv = __ldg(wc + i * kw + jj);
+#pragma unroll
+        for (int q = 0; q < 4; ++q) {
+          const int64_t num_w = iw + q + s.pw - int64_t(jj) * s.dw;
+          if (depthwise::floor_div(num_w, s.sw) * s.sw == num_w) acc[q] = fmaf(wv, src[num_w / s.sw - ow_lo], acc[q]);
+        }
+      }
+    }
+  }
+  depthwise::store4(dx + (pt.plane * s.h + ih) * s.w, iw, s.w, acc, s.w % 4 == 0);
+}
+
+// ---------------------------------------------------------------------------------------
+// Depthwise backward weight and bias: per output-space tile, sum over its pixels of
+// x[window] * dt for each tap, and of dt for the bias; block reductions write partials
+// partial[(c * slots + slot) * tiles_per_channel + tile], added in order afterwards.
+
+template <int KH, int KW>
+__global__ __launch_bounds__(depthwise::kThreads) void depthwise_backward_weight_kernel(
+    ConvShape s, TileShape tile, int64_t tiles_h, int64_t tiles_w, const float* __restrict__ x,
+    const float* __restrict__ dt, float* __restrict__ partial, int slots) {
+  __shared__ __align__(16) float window[kDepthwiseSmemFloats];
+  __shared__ float scratch[32];
+  const int kh = KH ? KH : s.kh, kw = KW ? KW : s.kw;
+  const PlaneTile pt = plane_tile(blockIdx.x, tiles_h, tiles_w, tile);
+  const int64_t n = pt.plane / s.c_in, c = pt.plane % s.c_in;
+  const int pitch = tile.src_cols;
+  const int offset = depthwise::stage_window(x + pt.plane * s.in_pixels(), s.h, s.w, pt.row0 * s.sh - s.ph,
+                                             tile.src_rows, pt.col0 * s.sw - s.pw,
+                                             depthwise::window(tile.cols, kw, s.sw, s.dw), window, pitch, s.w % 4 == 0);
+  __syncthreads();
+
+  const int ty = threadIdx.x / depthwise::kGroupsPerRow, tx = threadIdx.x % depthwise::kGroupsPerRow;
+  const int64_t oh = pt.row0 + ty, ow = pt.col0 + 4 * tx;
+  float g[4] = {0.f, 0.f, 0.f, 0.f};  // this thread's dt values; zero outside the tile
+  if (ty < tile.rows && oh < s.ho)
+    for (int q = 0; q < 4; ++q)
+      if (4 * tx + q < tile.cols && ow + q < s.wo) g[q] = __ldg(dt + (pt.plane * s.ho + oh) * s.wo + ow + q);
+  const float* base = window + (ty < tile.rows ? ty : 0) * s.sh * pitch + offset + 4 * (4 * tx < tile.cols ? tx : 0) * s.sw;
+
+  const int64_t tiles_per_channel = s.n * tiles_h * tiles_w;
+  const int64_t tile_index = n * tiles_h * tiles_w + blockIdx.x % (tiles_h * tiles_w);
+  auto emit = [&](int slot, float v) {
+    const float total = block_sum(v, scratch);
+    if (threadIdx.x == 0) partial[(c * slots + slot) * tiles_per_channel + tile_index] = total;
+  };
+  if constexpr (KH * KW > 0) {
+    // One kernel row at a time: its KW sums are computed together, then reduced.
+#pragma unroll
+    for (int i = 0; i < KH; ++i) {
+      float acc[KW];
+#pragma unroll
+      for (int j = 0; j < KW; ++j) {
+        const float* src = base + i * s.dh * pitch + j * s.dw;
+        float v = 0.f;
+#pragma unroll
+        for (int q = 0; q < 4; ++q) v = fmaf(src[q * s.sw], g[q], v);
+        acc[j] = v;
+      }
+#pragma unroll
+      for (int j = 0; j < KW; ++j) emit(i * KW + j, acc[j]);
+    }
+  } else {
+    for (int tap = 0; tap < kh * kw; ++tap) {
+      const float* src = base + (tap / kw) * s.dh * pitch + (tap % kw) * s.dw;
+      float v = 0.f;
+      for (int q = 0; q < 4; ++q) v = fmaf(src[q * s.sw], g[q], v);
+      emit(tap, v);
+    }
+  }
+  if (slots > kh * kw) emit(kh * kw, (g[0] + g[1]) + (g[2] + g[3]));  // db_dw
+}
+
+// ---------------------------------------------------------------------------------------
+// Channel sums for db_pw: partial[c * chunks_total + n * chunks + k] = sum of chunk k of
+// plane (n, c).
+constexpr int64_t kSumChunk = 16384;
+
+__global__ __launch_bounds__(256) void channel_sum_kernel(const float* __restrict__ g, int64_t images,
+                                                          int64_t channels, int64_t pixels, int64_t chunks,
+                                                          float* __restrict__ partial) {
+  __shared__ float scratch[32];
+  const int64_t chunk = blockIdx.x % chunks, plane = blockIdx.x / chunks;
+  const int64_t n = plane / channels, c = plane % channels;
+  const float* src = g + plane * pixels;
+  const int64_t begin = chunk * kSumChunk, end = min64(pixels, begin + kSumChunk);
+  float v = 0.f;
+  for (int64_t p = begin + threadIdx.x; p < end; p += blockDim.x) v += src[p];
+  const float total = block_sum(v, scratch);
+  if (threadIdx.x == 0) partial[c * images * chunks + n * chunks + chunk] = total;
+}
+
+// ---------------------------------------------------------------------------------------
+// Pointwise GEMMs.
+
+using NNTile128 = gemm::Tile<128, 128, 32, 8, 8>;
+using NNTile64 = gemm::Tile<64, 128, 32, 4, 8>;
+using WeightTile = gemm::Tile<128, 64, 32, 8, 4>;
+
+// out_n[m][p] = sum_k A(m, k) B_n[k][p] + bias[m] for every image n. A is k-contiguous
+// (A(m, k) = a[m * a_pitch + k]: W for y = W t) or m-contiguous (A(m, k) = a[k * a_pitch + m]:
+// W read as W^T for dt = W^T dy). Persistent blocks take tiles blockIdx.x, +gridDim.x, ...,
+// and the global reads of the next chunk - of this tile or the next - are in flight while
+// the current chunk is multiplied.
+template <class T, bool kAKContiguous>
+__global__ __launch_bounds__(gemm::kThreads, 2) void pointwise_gemm_kernel(
+    int64_t M, int64_t K, int64_t P, int64_t images, const float* __restrict__ a, int64_t a_pitch, bool a_vector,
+    const float* __restrict__ b, bool b_vector, const float* __restrict__ bias, float* __restrict__ out,
+    bool streaming_store) {
+  extern __shared__ __align__(16) float smem[];
+  float* As = smem;                       // [2][BK][BM]
+  float* Bs = smem + 2 * T::BK * T::BM;   // [2][BK][BN]
+  const int tid = threadIdx.x;
+  // Tile and chunk counts fit in 32 bits (unsupported_reason checks), which keeps the
+  // per-step index arithmetic cheap.
+  const int m_tiles = int((M + T::BM - 1) / T::BM), p_tiles = int((P + T::BN - 1) / T::BN);
+  const int tiles = int(images) * m_tiles * p_tiles, chunks = int((K + T::BK - 1) / T::BK);
+  if (int(blockIdx.x) >= tiles) return;
+  const int steps = ((tiles - 1 - int(blockIdx.x)) / int(gridDim.x) + 1) * chunks;
+
+  struct Where {
+    int img, m0, p0, k0;
+    bool last_chunk;
+  };
+  auto where = [&](int step) {
+    const int tile = int(blockIdx.x) + (step / chunks) * int(gridDim.x), chunk = step % chunks;
+    const int rem = tile % (m_tiles * p_tiles);
+    return Where{tile / (m_tiles * p_tiles), (rem / p_tiles) * T::BM, (rem % p_tiles) * T::BN, chunk * T::BK,
+                 chunk == chunks - 1};
+  };
+  auto copy = [&](int step, int buf) {
+    const Where w = where(step);
+    const int m_rows = int(min64(T::BM, M - w.m0));
+    float* as = As + buf * T::BK * T::BM;
+    if constexpr (kAKContiguous)
+      gemm::KContiguousTile<T::BM, T::BK>::copy(as, a + int64_t(w.m0) * a_pitch, a_pitch, m_rows, w.k0, K, tid);
+    else
+      gemm::ColumnContiguousTile<T::BM, T::BK>::copy(as, a + w.m0, a_pitch, w.k0, K, m_rows, tid, a_vector);
+    gemm::ColumnContiguousTile<T::BN, T::BK>::copy(Bs + buf * T::BK * T::BN, b + int64_t(w.img) * K * P + w.p0, P,
+                                                   w.k0, K, int(min64(T::BN, P - w.p0)), tid, b_vector);
+    gemm::copy_async_commit();
+  };
+
+  float acc[T::TM][T::TN] = {};
+  copy(0, 0);
+  for (int step = 0; step < steps; ++step) {
+    const int buf = step & 1;
+    const Where w = where(step);
+    // The other buffer was last read before the barrier that ended the previous step.
+    if (step + 1 < steps) {
+      copy(step + 1, buf ^ 1);
+      gemm::copy_async_wait<1>();
+    } else {
+      gemm::copy_async_wait<0>();
+    }
+    __syncthreads();
+    gemm::multiply_chunk<T, kAKContiguous, false>(As + buf * T::BK * T::BM, Bs + buf * T::BK * T::BN, acc, tid);
+    if (w.last_chunk) {
+#pragma unroll
+      for (int i = 0; i < T::TM; ++i) {
+        const int m = w.m0 + T::row(tid, i);
+        if (m < M) {
+          const float bm = bias ? __ldg(bias + m) : 0.0f;
+          float* row = out + (int64_t(w.img) * M + m) * P + w.p0;
+#pragma unroll
+          for (int g = 0; g < T::kGroupsN; ++g) {
+            const int p = T::col(tid, 4 * g);
+            const float4 v = make_float4(acc[i][4 * g] + bm, acc[i][4 * g + 1] + bm, acc[i][4 * g + 2] + bm,
+                                         acc[i][4 * g + 3] + bm);
+            if (b_vector && w.p0 + p + 3 < P) {
+              if (streaming_store) __stcs(reinterpret_cast<float4*>(row + p), v);
+              else *reinterpret_cast<float4*>(row + p) = v;
+            } else {
+              if (w.p0 + p < P) row[p] = v.x;
+              if (w.p0 + p + 1 < P) row[p + 1] = v.y;
+              if (w.p0 + p + 2 < P) row[p + 2] = v.z;
+              if (w.p0 + p + 3 < P) row[p + 3] = v.w;
+            }
+          }
+        }
+#pragma unroll
+        for (int j = 0; j < T::TN; ++j) acc[i][j] = 0.0f;
+      }
+    }
+    __syncthreads();
+  }
+}
+
+// partial[(m * N + n) * splits + split] = sum over the split's share of (image, pixel) of
+// a_img[m][p] * b_img[n][p], for the (m, n) tile of blockIdx.x / splits. a = dy (M = C_out),
+// b = t (N = C_in): both rows are contiguous along the reduction, so both tiles are stored
+// transposed.
+template <class T>
+__global__ __launch_bounds__(gemm::kThreads, 2) void weight_grad_kernel(int64_t M, int64_t N, int64_t P,
+                                                                        int64_t images, const float* __restrict__ a,
+                                                                        const float* __restrict__ b,
+                                                                        float* __restrict__ partial, int64_t splits) {
+  extern __shared__ __align__(16) float smem[];
+  float* As = smem;
+  float* Bs = smem + 2 * T::BK * T::BM;
+  const int tid = threadIdx.x;
+  const int64_t n_tiles = (N + T::BN - 1) / T::BN;
+  const int64_t tile = blockIdx.x / splits, split = blockIdx.x % splits;
+  const int64_t m0 = (tile / n_tiles) * T::BM, n0 = (tile % n_tiles) * T::BN;
+  const int rows_a = int(min64(T::BM, M - m0)), rows_b = int(min64(T::BN, N - n0));
+  const int64_t per_image = (P + T::BK - 1) / T::BK, total = images * per_image;
+  const int64_t first = total * split / splits, last = total * (split + 1) / splits;
+
+  auto copy = [&](int64_t chunk, int buf) {
+    const int64_t img = chunk / per_image, k0 = (chunk % per_image) * T::BK;
+    gemm::KContiguousTile<T::BM, T::BK>::copy(As + buf * T::BK * T::BM, a + (img * M + m0) * P, P, rows_a, k0, P, tid);
+    gemm::KContiguousTile<T::BN, T::BK>::copy(Bs + buf * T::BK * T::BN, b + (img * N + n0) * P, P, rows_b, k0, P, tid);
+    gemm::copy_async_commit();
+  };
+
+  float acc[T::TM][T::TN] = {};
+  if (first < last) copy(first, 0);
+  for (int64_t chunk = first; chunk < last; ++chunk) {
+    const int buf = int((chunk - first) & 1);
+    if (chunk + 1 < last) {
+      copy(chunk + 1, buf ^ 1);
+      gemm::copy_async_wait<1>();
+    } else {
+      gemm::copy_async_wait<0>();
+    }
+    __syncthreads();
+    gemm::multiply_chunk<T, true, true>(As + buf * T::BK * T::BM, Bs + buf * T::BK * T::BN, acc, tid);
+    __syncthreads();
+  }
+#pragma unroll
+  for (int i = 0; i < T::TM; ++i)
+#pragma unroll
+    for (int j = 0; j < T::TN; ++j) {
+      const int64_t m = m0 + T::row(tid, i), n = n0 + T::col(tid, j);
+      if (m < M && n < N) partial[(m * N + n) * splits + split] = acc[i][j];
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Host side.
+
+template <class T>
+constexpr size_t gemm_smem_bytes() {
+  return size_t(2) * T::BK * (T::BM + T::BN) * sizeof(float);
+}
+
+struct Plan {
+  ConvShape s;
+  TileShape forward_tile, data_tile;  // output-space tiles (forward, dW_dw), input-space (dx)
+  int64_t fwd_tiles_h, fwd_tiles_w, data_tiles_h, data_tiles_w;
+  int blocks_per_sm_gemm = 2, sms = 1;
+  int64_t weight_splits = 1;
+  int64_t bias_chunks = 1;
+  float* t = nullptr;
+  float* dt = nullptr;
+  float* weight_partial = nullptr;     // dW_pw
+  float* depthwise_partial = nullptr;  // dW_dw and db_dw
+  float* bias_partial = nullptr;       // db_pw
+};
+
+TileShape input_space_tile(const Problem& p) {
+  // dx tile: the staged dt window of r x c inputs spans about (r - 1 + (k - 1) d) / s + 2 rows.
+  TileShape t;
+  const Conv2dParams& c = p.conv;
+  while (true) {
+    t.src_rows = (t.rows - 1 + (c.kh - 1) * c.dil_h) / c.stride_h + 2;
+    t.src_cols = ((t.cols - 1 + (c.kw - 1) * c.dil_w) / c.stride_w + 2 + 8 + 3) / 4 * 4;
+    if (int64_t(t.src_rows) * t.src_cols <= kDepthwiseSmemFloats) return t;
+    if (t.cols > 4) t.cols /= 2;
+    else if (t.rows > 1) t.rows /= 2;
+    else return TileShape{0, 0, 0, 0};
+  }
+}
+
+// Dispatches a depthwise kernel template on the common kernel sizes.
+template <template <int, int> class Launch, class... Args>
+void dispatch_kernel_size(int kh, int kw, Args&&... args) {
+  if (kh == 3 && kw == 3) Launch<3, 3>::run(args...);
+  else if (kh == 1 && kw == 1) Launch<1, 1>::run(args...);
+  else if (kh == 5 && kw == 5) Launch<5, 5>::run(args...);
+  else if (kh == 7 && kw == 7) Launch<7, 7>::run(args...);
+  else Launch<0, 0>::run(args...);
+}
+
+template <int KH, int KW>
+struct LaunchForward {
+  static void run(const Plan& q, const float* x, const float* w, const float* b, float* t, cudaStream_t st) {
+    const int64_t blocks = q.s.n * q.s.c_in * q.fwd_tiles_h * q.fwd_tiles_w;
+    depthwise_forward_kernel<KH, KW><<<unsigned(blocks), depthwise::kThreads, 0, st>>>(
+        q.s, q.forward_tile, q.fwd_tiles_h, q.fwd_tiles_w, x, w, b, t);
+    DSCONV_LAUNCH_CHECK();
+  }
+};
+template <int KH, int KW>
+struct LaunchBackwardData {
+  static void run(const Plan& q, const float* dt, const float* w, float* dx, cudaStream_t st) {
+    const int64_t blocks = q.s.n * q.s.c_in * q.data_tiles_h * q.data_tiles_w;
+    depthwise_backward_data_kernel<KH, KW><<<unsigned(blocks), depthwise::kThreads, 0, st>>>(
+        q.s, q.data_tile, q.data_tiles_h, q.data_tiles_w, dt, w, dx);
+    DSCONV_LAUNCH_CHECK();
+  }
+};
+template <int KH, int KW>
+struct LaunchBackwardWeight {
+  static void run(const Plan& q, const float* x, const float* dt, int slots, cudaStream_t st) {
+    const int64_t blocks = q.s.n * q.s.c_in * q.fwd_tiles_h * q.fwd_tiles_w;
+    depthwise_backward_weight_kernel<KH, KW><<<unsigned(blocks), depthwise::kThreads, 0, st>>>(
+        q.s, q.forward_tile, q.fwd_tiles_h, q.fwd_tiles_w, x, dt, q.depthwise_partial, slots);
+    DSCONV_LAUNCH_CHECK();
+  }
+};
+
+template <class T, bool kAKContiguous>
+void launch_pointwise(const Plan& q, int64_t M, int64_t K, const float* a, int64_t a_pitch, const float* b,
+                      const float* bias, float* out, bool streaming, cudaStream_t st) {
+  const int64_t P = q.s.pixels();
+  const int64_t tiles = q.s.n * ((M + T::BM - 1) / T::BM) * ((P + T::BN - 1) / T::BN);
+  const int64_t grid = min64(tiles, int64_t(q.sms) * q.blocks_per_sm_gemm);
+  pointwise_gemm_kernel<T, kAKContiguous><<<unsigned(grid), gemm::kThreads, gemm_smem_bytes<T>(), st>>>(
+      M, K, P, q.s.n, a, a_pitch, a_pitch % 4 == 0, b, P % 4 == 0, bias, out, streaming);
+  DSCONV_LAUNCH_CHECK();
+}
+
+class Tiled final : public Kernel {
+ public:
+  std::string_view name() const override { return "tiled"; }
+  std::string_view summary() const override {
+    return "shared-memory depthwise tiles + register-blocked FFMA GEMM for the 1x1; t and dt through device "
+           "memory; deterministic";
+  }
+
+  std::string unsupported_reason(const Problem& p) const override {
+    const Conv2dParams& c = p.conv;
+    if (depthwise::choose_tile(c.kh, c.kw, c.stride_h, c.stride_w, c.dil_h, c.dil_w, kDepthwiseSmemFloats).rows == 0 ||
+        input_space_tile(p).rows == 0)
+      return fmt::format("the input window of a 1 x 4 output tile ({} x {} taps, stride {}x{}, dilation {}x{}) "
+                         "exceeds the 48 KB of shared memory a depthwise block stages",
+                         c.kh, c.kw, c.stride_h, c.stride_w, c.dil_h, c.dil_w);
+    if (p.n * p.c_in * ((p.out_h() + 15) / 16) * ((p.out_w() + 63) / 64) >= (int64_t(1) << 31))
+      return "more depthwise tiles than a grid holds (2^31 - 1 blocks)";
+    const int64_t gemm_steps = p.n * ((std::max(p.c_in, p.c_out) + 63) / 64) * ((p.out_h() * p.out_w() + 127) / 128) *
+                               ((std::max(p.c_in, p.c_out) + 31) / 32);
+    if (gemm_steps >= (int64_t(1) << 31)) return "more pointwise GEMM tiles than 32-bit tile indices count";
+    return {};
+  }
+
+  void prepare(const Problem& p, Workspace& ws) const override {
+    Plan q;
+    q.s = conv_shape(p);
+    const Conv2dParams& c = p.conv;
+    q.forward_tile = depthwise::choose_tile(c.kh, c.kw, c.stride_h, c.stride_w, c.dil_h, c.dil_w, kDepthwiseSmemFloats);
+    q.data_tile = input_space_tile(p);
+    q.fwd_tiles_h = ceil_div(q.s.ho, q.forward_tile.rows);
+    q.fwd_tiles_w = ceil_div(q.s.wo, q.forward_tile.cols);
+    q.data_tiles_h = ceil_div(q.s.h, q.data_tile.rows);
+    q.data_tiles_w = ceil_div(q.s.w, q.data_tile.cols);
+
+    int device = 0;
+    DSCONV_CUDA_CHECK(cudaGetDevice(&device));
+    DSCONV_CUDA_CHECK(cudaDeviceGetAttribute(&q.sms, cudaDevAttrMultiProcessorCount, device));
+    DSCONV_CUDA_CHECK(cudaFuncSetAttribute(pointwise_gemm_kernel<NNTile128, true>,
+                                           cudaFuncAttributeMaxDynamicSharedMemorySize, int(gemm_smem_bytes<NNTile128>())));
+    DSCONV_CUDA_CHECK(cudaFuncSetAttribute(pointwise_gemm_kernel<NNTile64, true>,
+                                           cudaFuncAttributeMaxDynamicSharedMemorySize, int(gemm_smem_bytes<NNTile64>())));
+    DSCONV_CUDA_CHECK(cudaFuncSetAttribute(pointwise_gemm_kernel<NNTile128, false>,
+                                           cudaFuncAttributeMaxDynamicSharedMemorySize, int(gemm_smem_bytes<NNTile128>())));
+    DSCONV_CUDA_CHECK(cudaFuncSetAttribute(pointwise_gemm_kernel<NNTile64, false>,
+                                           cudaFuncAttributeMaxDynamicSharedMemorySize, int(gemm_smem_bytes<NNTile64>())));
+    DSCONV_CUDA_CHECK(cudaFuncSetAttribute(weight_grad_kernel<WeightTile>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                           int(gemm_smem_bytes<WeightTile>())));
+
+    // dW_pw: enough splits of the pixels to fill the GPU twice over with (C_out x C_in) tiles.
+    const int64_t weight_tiles = ((p.c_out + WeightTile::BM - 1) / WeightTile::BM) *
+                                 ((p.c_in + WeightTile::BN - 1) / WeightTile::BN);
+    const int64_t chunks = p.n * ((q.s.pixels() + WeightTile::BK - 1) / WeightTile::BK);
+    q.weight_splits = std::max<int64_t>(1, min64(chunks, 2 * q.sms / std::max<int64_t>(1, weight_tiles) + 1));
+    q.bias_chunks = (q.s.pixels() + kSumChunk - 1) / kSumChunk;
+
+    q.t = ws.allocate_array<float>(size_t(p.t_elems()));
+    q.dt = ws.allocate_array<float>(size_t(p.t_elems()));
+    q.weight_partial = ws.allocate_array<float>(size_t(p.c_out * p.c_in * q.weight_splits));
+    const int slots = q.s.taps() + (p.bias ? 1 : 0);
+    q.depthwise_partial =
+        ws.allocate_array<float>(size_t(p.c_in * slots * p.n * q.fwd_tiles_h * q.fwd_tiles_w));
+    if (p.bias) q.bias_partial = ws.allocate_array<float>(size_t(p.c_out * p.n * q.bias_chunks));
+    ws.plan = q;
+  }
+
+  void forward(const Problem& p, const DeviceTensors& d, Workspace& ws, cudaStream_t st) const override {
+    const Plan& q = std::any_cast<const Plan&>(ws.plan);
+    dispatch_kernel_size<LaunchForward>(p.conv.kh, p.conv.kw, q, d.x, d.w_dw, d.b_dw, q.t, st);
+    pointwise(q, p.c_out, p.c_in, d.w_pw, p.c_in, true, q.t, d.b_pw, d.y, true, st);
+  }
+
+  std::vector<Stage> stages(const Problem& p, Pass pass, const DeviceTensors& d, Workspace& ws) const override {
+    if (pass != Pass::forward) return {};
+    const Plan* q = &std::any_cast<const Plan&>(ws.plan);
+    const double f = sizeof(float);
+    Stage depthwise_stage{"depthwise", f * double(p.x_elems() + p.t_elems()), 2.0 * double(p.t_elems()) * double(p.taps()),
+                          [p, q, d](cudaStream_t st) {
+                            dispatch_kernel_size<LaunchForward>(p.conv.kh, p.conv.kw, *q, d.x, d.w_dw, d.b_dw, q->t, st);
+                          }};
+    Stage pointwise_stage{"pointwise", f * double(p.t_elems() + p.y_elems()),
+                          2.0 * double(p.y_elems()) * double(p.c_in), [p, q, d](cudaStream_t st) {
+                            pointwise(*q, p.c_out, p.c_in, d.w_pw, p.c_in, true, q->t, d.b_pw, d.y, true, st);
+                          }};
+    return {depthwise_stage, pointwise_stage};
+  }
+
+  void backward(const Problem& p, const DeviceTensors& d, Workspace& ws, cudaStream_t st) const override {
+    const Plan& q = std::any_cast<const Plan&>(ws.plan);
+    const int64_t P = q.s.pixels();
+    dispatch_kernel_size<LaunchForward>(p.conv.kh, p.conv.kw, q, d.x, d.w_dw, d.b_dw, q.t, st);
+    // dt = W^T dy: A(m = ci, k = co) = W[co][ci], m-contiguous with pitch C_in.
+    pointwise(q, p.c_in, p.c_out, d.w_pw, p.c_in, false, d.dy, nullptr, q.dt, false, st);
+
+    const int64_t weight_tiles = ((p.c_out + WeightTile::BM - 1) / WeightTile::BM) *
+                                 ((p.c_in + WeightTile::BN - 1) / WeightTile::BN);
+    weight_grad_kernel<WeightTile><<<unsigned(weight_tiles * q.weight_splits), gemm::kThreads,
+                                     gemm_smem_bytes<WeightTile>(), st>>>(p.c_out, p.c_in, P, p.n, d.dy, q.t,
+                                                                          q.weight_partial, q.weight_splits);
+    DSCONV_LAUNCH_CHECK();
+    reduce_partials<<<unsigned(min64(p.c_out * p.c_in, 65535)), 256, 0, st>>>(
+        q.weight_partial, q.weight_splits, d.dw_pw, p.c_out * p.c_in);
+    DSCONV_LAUNCH_CHECK();
+
+    dispatch_kernel_size<LaunchBackwardData>(p.conv.kh, p.conv.kw, q, q.dt, d.w_dw, d.dx, st);
+    const int slots = q.s.taps() + (p.bias ? 1 : 0);
+    dispatch_kernel_size<LaunchBackwardWeight>(p.conv.kh, p.conv.kw, q, d.x, q.dt, slots, st);
+    const int64_t tiles_per_channel = p.n * q.fwd_tiles_h * q.fwd_tiles_w;
+    // The partials of tap t of channel c lie at (c * slots + t) * tiles_per_channel: dW_dw's
+    // (C_in, KH*KW) layout when there is no bias slot; with one, each channel's slots are
+    // reduced into place.
+    if (!p.bias) {
+      reduce_partials<<<unsigned(min64(p.c_in * slots, 65535)), 256, 0, st>>>(
+          q.depthwise_partial, tiles_per_channel, d.dw_dw, p.c_in * slots);
+      DSCONV_LAUNCH_CHECK();
+    } else {
+      for (int64_t c = 0; c < p.c_in; ++c) {
+        reduce_partials<<<unsigned(q.s.taps()), 256, 0, st>>>(q.depthwise_partial + c * slots * tiles_per_channel,
+                                                              tiles_per_channel, d.dw_dw + c * q.s.taps(), q.s.taps());
+        DSCONV_LAUNCH_CHECK();
+      }
+      reduce_strided_bias(q, slots, tiles_per_channel, d.db_dw, p.c_in, st);
+      channel_sum_kernel<<<unsigned(p.n * p.c_out * q.bias_chunks), 256, 0, st>>>(d.dy, p.n, p.c_out, P, q.bias_chunks,
+                                                                                   q.bias_partial);
+      DSCONV_LAUNCH_CHECK();
+      reduce_partials<<<unsigned(min64(p.c_out, 65535)), 256, 0, st>>>(q.bias_partial, p.n * q.bias_chunks,
+                                                                                   d.db_pw, p.c_out);
+      DSCONV_LAUNCH_CHECK();
+    }
+  }
+
+ private:
+  static void pointwise(const Plan& q, int64_t M, int64_t K, const float* a, int64_t a_pitch, bool a_k_contiguous,
+                        const float* b, const float* bias, float* out, bool streaming, cudaStream_t st) {
+    const bool small_m = M <= 64;
+    if (a_k_contiguous) {
+      if (small_m) launch_pointwise<NNTile64, true>(q, M, K, a, a_pitch, b, bias, out, streaming, st);
+      else launch_pointwise<NNTile128, true>(q, M, K, a, a_pitch, b, bias, out, streaming, st);
+    } else {
+      if (small_m) launch_pointwise<NNTile64, false>(q, M, K, a, a_pitch, b, bias, out, streaming, st);
+      else launch_pointwise<NNTile128, false>(q, M, K, a, a_pitch, b, bias, out, streaming, st);
+    }
+  }
+  // db_dw[c] = the bias slot's partials of channel c, added in order.
+  static void reduce_strided_bias(const Plan& q, int slots, int64_t tiles_per_channel, float* db_dw, int64_t c_in,
+                                  cudaStream_t st) {
+    for (int64_t c = 0; c < c_in; ++c) {
+      reduce_partials<<<1, 256, 0, st>>>(q.depthwise_partial + (c * slots + slots - 1) * tiles_per_channel,
+                                         tiles_per_channel, db_dw + c, 1);
+      DSCONV_LAUNCH_CHECK();
+    }
+  }
+};
+
+}  // namespace
+
+const Kernel& tiled_kernel() {
+  static const Tiled kernel;
+  return kernel;
+}
+
+}  // namespace dsconv

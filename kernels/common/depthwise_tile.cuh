@@ -1,0 +1,85 @@
+// Shared-memory tiles for the depthwise stage. A block takes a TH x TW tile of one image
+// plane; the input window it needs (the tile's rows and columns widened by the kernel's
+// halo, under any stride and dilation) is staged in shared memory with coalesced loads,
+// 16 bytes wide when the rows allow it, zeros standing in for the padding.
+#pragma once
+
+#include <cstdint>
+
+#include "kernels/common/conv_shape.cuh"
+
+namespace dsconv::depthwise {
+
+constexpr int kThreads = 256;
+constexpr int kRowsPerBlock = 16;    // threads along the tile's rows
+constexpr int kGroupsPerRow = 16;    // threads along a row, each owning 4 adjacent columns
+constexpr int kMaxTileRows = kRowsPerBlock;
+constexpr int kMaxTileCols = 4 * kGroupsPerRow;
+
+__host__ __device__ inline int64_t floor_div(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
+
+// Rows (or columns) of the source window that `count` consecutive outputs read, for a
+// kernel of `k` taps with stride `s` and dilation `d`.
+__host__ __device__ inline int window(int count, int k, int s, int d) { return (count - 1) * s + (k - 1) * d + 1; }
+
+// Shape of a block's tile: sized so that its source window fits the shared-memory budget.
+struct TileShape {
+  int rows = kMaxTileRows, cols = kMaxTileCols;  // output tile
+  int src_rows = 0, src_cols = 0;                // staged window, cols padded for float4 alignment
+};
+
+// The largest tile (halving columns, then rows) whose window fits in `budget_floats`;
+// rows == 0 when not even a 1 x 4 tile fits.
+inline TileShape choose_tile(int k_h, int k_w, int s_h, int s_w, int d_h, int d_w, int64_t budget_floats) {
+  TileShape t;
+  while (true) {
+    t.src_rows = window(t.rows, k_h, s_h, d_h);
+    // + slack for the 16-byte-aligned start, rounded to whole float4 so rows stay aligned.
+    t.src_cols = (window(t.cols, k_w, s_w, d_w) + 8 + 3) / 4 * 4;
+    if (int64_t(t.src_rows) * t.src_cols <= budget_floats) return t;
+    if (t.cols > 4) t.cols /= 2;
+    else if (t.rows > 1) t.rows /= 2;
+    else return TileShape{0, 0, 0, 0};
+  }
+}
+
+// Stages rows [row0, row0 + rows) x columns [col0, col0 + cols) of a plane of size
+// plane_h x plane_w into smem (pitch `pitch`), zero outside the plane. Returns the column
+// offset at which col0 landed: with `vector` (plane_w % 4 == 0) the staged columns start at
+// the 4-aligned column at or below col0, so that every global read is one aligned float4.
+__device__ inline int stage_window(const float* __restrict__ plane, int64_t plane_h, int64_t plane_w, int64_t row0,
+                                   int rows, int64_t col0, int cols, float* __restrict__ smem, int pitch, bool vector) {
+  if (vector) {
+    const int64_t start = floor_div(col0, 4) * 4;
+    const int offset = int(col0 - start);
+    const int quads = (offset + cols + 3) / 4;
+    for (int idx = threadIdx.x; idx < rows * quads; idx += blockDim.x) {
+      const int r = idx / quads, q = idx % quads;
+      const int64_t gr = row0 + r, gc = start + 4 * q;
+      float4 v = make_float4(0.f, 0.f, 0.f, 0.f);
+      if (gr >= 0 && gr < plane_h && gc >= 0 && gc < plane_w)
+        v = __ldg(reinterpret_cast<const float4*>(plane + gr * plane_w + gc));
+      *reinterpret_cast<float4*>(smem + r * pitch + 4 * q) = v;
+    }
+    return offset;
+  }
+  for (int idx = threadIdx.x; idx < rows * cols; idx += blockDim.x) {
+    const int r = idx / cols, c = idx % cols;
+    const int64_t gr = row0 + r, gc = col0 + c;
+    smem[r * pitch + c] = gr >= 0 && gr < plane_h && gc >= 0 && gc < plane_w ? __ldg(plane + gr * plane_w + gc) : 0.0f;
+  }
+  return 0;
+}
+
+// Writes 4 adjacent outputs of one row, as one float4 when aligned and inside the row.
+__device__ inline void store4(float* __restrict__ row, int64_t col, int64_t width, const float (&v)[4], bool vector) {
+  if (vector && col + 3 < width) {
+    *reinterpret_cast<float4*>(row + col) = make_float4(v[0], v[1], v[2], v[3]);
+    return;
+  }
+#pragma unroll
+  for (int q = 0; q < 4; ++q)
+    if (col + q < width) row[col + q] = v[q];
+}
+
+}  // namespace dsconv::depthwise

@@ -1,0 +1,145 @@
+// A block-level fp32 FFMA GEMM engine: 256 threads accumulate a BM x BN tile of
+// C += A * B over BK-deep chunks staged in shared memory, each thread owning a TM x TN
+// register block. The pointwise convolution and its gradients are all such GEMMs with the
+// pixels of an image as one dimension:
+//   forward      y_n[co][p]  = sum_ci W[co][ci] t_n[ci][p]      (B rows contiguous in p)
+//   backward     dt_n[ci][p] = sum_co W[co][ci] dy_n[co][p]     (B rows contiguous in p)
+//   weight grad  dW[co][ci]  = sum_n,p dy_n[co][p] t_n[ci][p]   (both rows contiguous in k)
+//
+// Shared tiles are k-major: As[k][m], Bs[k][n], so one k step is an outer product of a
+// column of As and a row of Bs, read as float4. A thread's TM rows are TM/4 groups of 4
+// spread BM/(TM/4) apart (likewise its columns), which keeps both reads conflict-free and
+// the epilogue's float4 stores coalesced. Tiles loaded from k-contiguous rows are stored
+// transposed with an XOR swizzle on float4 columns, so those stores are conflict-free too.
+// Tiles arrive by cp.async, double-buffered.
+#pragma once
+
+#include <cstdint>
+
+namespace dsconv::gemm {
+
+constexpr int kThreads = 256;
+
+// Column swizzle of a tile stored transposed: float4 group (col / 4) is XORed with bits 2-4
+// of k, which are exactly what distinguishes the lanes of one store instruction.
+__device__ __forceinline__ int swizzle(int k, int col) { return col ^ (((k >> 2) & 7) << 2); }
+
+template <int BM_, int BN_, int BK_, int TM_, int TN_>
+struct Tile {
+  static constexpr int BM = BM_, BN = BN_, BK = BK_, TM = TM_, TN = TN_;
+  static constexpr int kThreadsN = BN / TN;           // threads along n
+  static constexpr int kGroupsM = TM / 4, kGroupsN = TN / 4;
+  static constexpr int kStrideM = BM / kGroupsM;      // distance between a thread's row groups
+  static constexpr int kStrideN = BN / kGroupsN;
+  static_assert((BM / TM) * (BN / TN) == kThreads, "the tile must give each of 256 threads one register block");
+  static_assert(TM % 4 == 0 && TN % 4 == 0, "register blocks are whole float4 groups");
+
+  // The rows and columns (within the tile) of this thread's register block.
+  __device__ static int row(int tid, int i) { return (i / 4) * kStrideM + (tid / kThreadsN) * 4 + i % 4; }
+  __device__ static int col(int tid, int j) { return (j / 4) * kStrideN + (tid % kThreadsN) * 4 + j % 4; }
+};
+
+// acc += As[0..BK) (x) Bs[0..BK); As is [BK][BM], Bs is [BK][BN]. kSwizzleA / kSwizzleB say
+// whether that tile was stored transposed with swizzle().
+template <class T, bool kSwizzleA, bool kSwizzleB>
+__device__ __forceinline__ void multiply_chunk(const float* __restrict__ As, const float* __restrict__ Bs,
+                                               float (&acc)[T::TM][T::TN], int tid, int k_count = T::BK) {
+  const int m4 = (tid / T::kThreadsN) * 4, n4 = (tid % T::kThreadsN) * 4;
+#pragma unroll 2
+  for (int k = 0; k < k_count; ++k) {
+    float a[T::TM], b[T::TN];
+#pragma unroll
+    for (int g = 0; g < T::kGroupsM; ++g) {
+      const int c = g * T::kStrideM + m4;
+      *reinterpret_cast<float4*>(&a[4 * g]) =
+          *reinterpret_cast<const float4*>(&As[k * T::BM + (kSwizzleA ? swizzle(k, c) : c)]);
+    }
+#pragma unroll
+    for (int g = 0; g < T::kGroupsN; ++g) {
+      const int c = g * T::kStrideN + n4;
+      *reinterpret_cast<float4*>(&b[4 * g]) =
+          *reinterpret_cast<const float4*>(&Bs[k * T::BN + (kSwizzleB ? swizzle(k, c) : c)]);
+    }
+#pragma unroll
+    for (int i = 0; i < T::TM; ++i)
+#pragma unroll
+      for (int j = 0; j < T::TN; ++j) acc[i][j] = fmaf(a[i], b[j], acc[i][j]);
+  }
+}
+
+// Asynchronous global-to-shared copies (cp.async, sm_80+): no registers are spent on
+// staging, and a chunk's copies are in flight while the previous chunk is multiplied.
+// A source size of 0 writes zeros: that is how padding and ragged edges are filled.
+__device__ __forceinline__ void copy_async_4(float* dst, const float* src, bool valid) {
+  const unsigned d = static_cast<unsigned>(__cvta_generic_to_shared(dst));
+  asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;\n" ::"r"(d), "l"(src), "r"(valid ? 4 : 0));
+}
+__device__ __forceinline__ void copy_async_16(float* dst, const float* src, bool valid) {
+  const unsigned d = static_cast<unsigned>(__cvta_generic_to_shared(dst));
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(d), "l"(src), "r"(valid ? 16 : 0));
+}
+__device__ __forceinline__ void copy_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
+// Waits until at most `kPending` committed groups are still in flight.
+template <int kPending>
+__device__ __forceinline__ void copy_async_wait() {
+  asm volatile("cp.async.wait_group %0;\n" ::"n"(kPending));
+}
+
+// Copies a ROWS x BK slice of a row-major matrix whose rows are contiguous along k
+// (G[r][k], row pitch `pitch`) into a transposed, swizzled tile S[k][r] of width ROWS.
+// Rows at or past `rows` and k at or past `k_end` become zeros.
+template <int ROWS, int BK>
+struct KContiguousTile {
+  static_assert(BK == 32, "the swizzle assumes 8 float4 per row slice");
+  static constexpr int kPasses = ROWS * BK / 4 / kThreads;  // float4 per thread
+  static_assert(kPasses >= 1 && ROWS * BK / 4 % kThreads == 0, "whole passes only");
+
+  __device__ static void copy(float* __restrict__ S, const float* __restrict__ g, int64_t pitch, int rows, int64_t k0,
+                              int64_t k_end, int tid) {
+#pragma unroll
+    for (int s = 0; s < kPasses; ++s) {
+      const int idx = s * kThreads + tid;
+      const int r = idx / (BK / 4), q = idx % (BK / 4);
+      const int64_t k = k0 + 4 * q;
+      const float* src = g + int64_t(r < rows ? r : 0) * pitch + k;
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const bool valid = r < rows && k + e < k_end;
+        copy_async_4(&S[(4 * q + e) * ROWS + swizzle(4 * q + e, r)], valid ? src + e : g, valid);
+      }
+    }
+  }
+};
+
+// Copies a BK x COLS slice of a row-major matrix whose rows are contiguous along the tile's
+// columns (G[k][c], row pitch `pitch`) into S[k][c] unchanged, 16 bytes at a time when
+// `vector` (pitch % 4 == 0 and an aligned base). k at or past `k_end` and columns at or past
+// `cols` become zeros.
+template <int COLS, int BK>
+struct ColumnContiguousTile {
+  static constexpr int kPasses = COLS * BK / 4 / kThreads;
+  static_assert(kPasses >= 1 && COLS * BK / 4 % kThreads == 0, "whole passes only");
+
+  __device__ static void copy(float* __restrict__ S, const float* __restrict__ g, int64_t pitch, int64_t k0,
+                              int64_t k_end, int cols, int tid, bool vector) {
+#pragma unroll
+    for (int s = 0; s < kPasses; ++s) {
+      const int idx = s * kThreads + tid;
+      const int kk = idx / (COLS / 4), c = 4 * (idx % (COLS / 4));
+      const int64_t k = k0 + kk;
+      const float* src = g + (k < k_end ? k : k0) * pitch + c;
+      float* dst = &S[kk * COLS + c];
+      if (vector && (c + 3 < cols || c >= cols)) {
+        copy_async_16(dst, k < k_end && c < cols ? src : g, k < k_end && c < cols);
+      } else {
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+          const bool valid = k < k_end && c + e < cols;
+          copy_async_4(dst + e, valid ? src + e : g, valid);
+        }
+      }
+    }
+  }
+};
+
+}  // namespace dsconv::gemm
