@@ -34,7 +34,7 @@
 #include <type_traits>
 
 #include "kernels/common/conv_shape.cuh"
-#include "kernels/common/depthwise_tile.cuh"
+#include "kernels/common/depthwise_kernels.cuh"
 #include "kernels/common/ffma_gemm.cuh"
 #include "kernels/common/reduce.cuh"
 #include "kernels/cuda_check.h"
@@ -42,174 +42,6 @@
 
 namespace dsconv {
 namespace {
-
-using depthwise::TileShape;
-
-constexpr int kDepthwiseSmemFloats = 12 * 1024 - 64;  // within the 48 KB static shared-memory budget
-
-// ---------------------------------------------------------------------------------------
-// Depthwise forward: t = w_dw (*) x + b_dw.
-
-// The block's tile within its plane; blocks enumerate (plane, tile row, tile column).
-struct PlaneTile {
-  int64_t plane, row0, col0;
-};
-__device__ inline PlaneTile plane_tile(int64_t block, int64_t tiles_h, int64_t tiles_w, const TileShape& tile) {
-  const int64_t per_plane = tiles_h * tiles_w, rem = block % per_plane;
-  return {block / per_plane, (rem / tiles_w) * tile.rows, (rem % tiles_w) * tile.cols};
-}
-
-// KH, KW: the kernel size when known at compile time (weights in registers), 0 otherwise.
-template <int KH, int KW>
-__global__ __launch_bounds__(depthwise::kThreads) void depthwise_forward_kernel(ConvShape s, TileShape tile,
-                                                                                int64_t tiles_h, int64_t tiles_w,
-                                                                                const float* __restrict__ x,
-                                                                                const float* __restrict__ w_dw,
-                                                                                const float* __restrict__ b_dw,
-                                                                                float* __restrict__ t) {
-  __shared__ __align__(16) float window[kDepthwiseSmemFloats];
-  const int kh = KH ? KH : s.kh, kw = KW ? KW : s.kw;
-  const PlaneTile pt = plane_tile(blockIdx.x, tiles_h, tiles_w, tile);
-  const int64_t c = pt.plane % s.c_in;
-  const int pitch = tile.src_cols;
-  const int offset = depthwise::stage_window(x + pt.plane * s.in_pixels(), s.h, s.w, pt.row0 * s.sh - s.ph,
-                                             tile.src_rows, pt.col0 * s.sw - s.pw,
-                                             depthwise::window(tile.cols, kw, s.sw, s.dw), window, pitch, s.w % 4 == 0);
-  float weights[KH * KW > 0 ? KH * KW : 1];
-  if constexpr (KH * KW > 0) {
-#pragma unroll
-    for (int i = 0; i < KH * KW; ++i) weights[i] = __ldg(w_dw + c * KH * KW + i);
-  }
-  __syncthreads();
-
-  const int ty = threadIdx.x / depthwise::kGroupsPerRow, tx = threadIdx.x % depthwise::kGroupsPerRow;
-  const int64_t oh = pt.row0 + ty, ow = pt.col0 + 4 * tx;
-  if (ty >= tile.rows || 4 * tx >= tile.cols || oh >= s.ho || ow >= s.wo) return;
-  const float bias = b_dw ? __ldg(b_dw + c) : 0.0f;
-  float acc[4] = {bias, bias, bias, bias};
-#pragma unroll
-  for (int i = 0; i < (KH ? KH : 1); ++i) {
-    for (int ii = (KH ? i : 0); ii < (KH ? i + 1 : kh); ++ii) {
-      const float* src = window + (ty * s.sh + ii * s.dh) * pitch + offset + 4 * tx * s.sw;
-#pragma unroll
-      for (int j = 0; j < (KW ? KW : 1); ++j) {
-        for (int jj = (KW ? j : 0); jj < (KW ? j + 1 : kw); ++jj) {
-          const float wv = KH * KW > 0 ? weights[(KH * KW > 0 ? ii * KW + jj : 0)] : __ldg(w_dw + (c * kh + ii) * kw + jj);
-#pragma unroll
-          for (int q = 0; q < 4; ++q) acc[q] = fmaf(wv, src[q * s.sw + jj * s.dw], acc[q]);
-        }
-      }
-    }
-  }
-  depthwise::store4(t + (pt.plane * s.ho + oh) * s.wo, ow, s.wo, acc, s.wo % 4 == 0);
-}
-
-// ---------------------------------------------------------------------------------------
-// Depthwise backward data: dx[ih][iw] = sum over taps (i, j) with ih + ph - i*dh = oh*sh and
-// iw + pw - j*dw = ow*sw of w_dw[i][j] * dt[oh][ow]. Tiles are in input space; the staged
-// window is the part of dt that the tile's inputs feed.
-
-__device__ inline int64_t ceil_div_signed(int64_t a, int64_t b) { return -depthwise::floor_div(-a, b); }
-
-template <int KH, int KW>
-__global__ __launch_bounds__(depthwise::kThreads) void depthwise_backward_data_kernel(
-    ConvShape s, TileShape tile, int64_t tiles_h, int64_t tiles_w, const float* __restrict__ dt,
-    const float* __restrict__ w_dw, float* __restrict__ dx) {
-  __shared__ __align__(16) float window[kDepthwiseSmemFloats];
-  const int kh = KH ? KH : s.kh, kw = KW ? KW : s.kw;
-  const PlaneTile pt = plane_tile(blockIdx.x, tiles_h, tiles_w, tile);
-  const int64_t c = pt.plane % s.c_in;
-  const int64_t oh_lo = ceil_div_signed(pt.row0 + s.ph - int64_t(kh - 1) * s.dh, s.sh);
-  const int64_t ow_lo = ceil_div_signed(pt.col0 + s.pw - int64_t(kw - 1) * s.dw, s.sw);
-  const int pitch = tile.src_cols;
-  const int offset = depthwise::stage_window(dt + pt.plane * s.pixels(), s.ho, s.wo, oh_lo, tile.src_rows, ow_lo,
-                                             tile.src_cols - 8, window, pitch, s.wo % 4 == 0);
-  __syncthreads();
-
-  const int ty = threadIdx.x / depthwise::kGroupsPerRow, tx = threadIdx.x % depthwise::kGroupsPerRow;
-  const int64_t ih = pt.row0 + ty, iw = pt.col0 + 4 * tx;
-  if (ty >= tile.rows || 4 * tx >= tile.cols || ih >= s.h || iw >= s.w) return;
-  float acc[4] = {0.f, 0.f, 0.f, 0.f};
-  const float* wc = w_dw + c * kh * kw;
-  for (int i = 0; i < kh; ++i) {
-    const int64_t num_h = ih + s.ph - int64_t(i) * s.dh;
-    if (depthwise::floor_div(num_h, s.sh) * s.sh != num_h) continue;  // no output row lands here
-    const float* src = window + (num_h / s.sh - oh_lo) * pitch + offset;
-#pragma unroll
-    for (int j = 0; j < (KW ? KW : 1); ++j) {
-      for (int jj = (KW ? j : 0); jj < (KW ? j + 1 : kw); ++jj) {
-        const float wv = __ldg(wc + i * kw + jj);
-#pragma unroll
-        for (int q = 0; q < 4; ++q) {
-          const int64_t num_w = iw + q + s.pw - int64_t(jj) * s.dw;
-          if (depthwise::floor_div(num_w, s.sw) * s.sw == num_w) acc[q] = fmaf(wv, src[num_w / s.sw - ow_lo], acc[q]);
-        }
-      }
-    }
-  }
-  depthwise::store4(dx + (pt.plane * s.h + ih) * s.w, iw, s.w, acc, s.w % 4 == 0);
-}
-
-// ---------------------------------------------------------------------------------------
-// Depthwise backward weight and bias: per output-space tile, sum over its pixels of
-// x[window] * dt for each tap, and of dt for the bias; block reductions write partials
-// partial[(c * slots + slot) * tiles_per_channel + tile], added in order afterwards.
-
-template <int KH, int KW>
-__global__ __launch_bounds__(depthwise::kThreads) void depthwise_backward_weight_kernel(
-    ConvShape s, TileShape tile, int64_t tiles_h, int64_t tiles_w, const float* __restrict__ x,
-    const float* __restrict__ dt, float* __restrict__ partial, int slots) {
-  __shared__ __align__(16) float window[kDepthwiseSmemFloats];
-  __shared__ float scratch[32];
-  const int kh = KH ? KH : s.kh, kw = KW ? KW : s.kw;
-  const PlaneTile pt = plane_tile(blockIdx.x, tiles_h, tiles_w, tile);
-  const int64_t n = pt.plane / s.c_in, c = pt.plane % s.c_in;
-  const int pitch = tile.src_cols;
-  const int offset = depthwise::stage_window(x + pt.plane * s.in_pixels(), s.h, s.w, pt.row0 * s.sh - s.ph,
-                                             tile.src_rows, pt.col0 * s.sw - s.pw,
-                                             depthwise::window(tile.cols, kw, s.sw, s.dw), window, pitch, s.w % 4 == 0);
-  __syncthreads();
-
-  const int ty = threadIdx.x / depthwise::kGroupsPerRow, tx = threadIdx.x % depthwise::kGroupsPerRow;
-  const int64_t oh = pt.row0 + ty, ow = pt.col0 + 4 * tx;
-  float g[4] = {0.f, 0.f, 0.f, 0.f};  // this thread's dt values; zero outside the tile
-  if (ty < tile.rows && oh < s.ho)
-    for (int q = 0; q < 4; ++q)
-      if (4 * tx + q < tile.cols && ow + q < s.wo) g[q] = __ldg(dt + (pt.plane * s.ho + oh) * s.wo + ow + q);
-  const float* base = window + (ty < tile.rows ? ty : 0) * s.sh * pitch + offset + 4 * (4 * tx < tile.cols ? tx : 0) * s.sw;
-
-  const int64_t tiles_per_channel = s.n * tiles_h * tiles_w;
-  const int64_t tile_index = n * tiles_h * tiles_w + blockIdx.x % (tiles_h * tiles_w);
-  auto emit = [&](int slot, float v) {
-    const float total = block_sum(v, scratch);
-    if (threadIdx.x == 0) partial[(c * slots + slot) * tiles_per_channel + tile_index] = total;
-  };
-  if constexpr (KH * KW > 0) {
-    // One kernel row at a time: its KW sums are computed together, then reduced.
-#pragma unroll
-    for (int i = 0; i < KH; ++i) {
-      float acc[KW];
-#pragma unroll
-      for (int j = 0; j < KW; ++j) {
-        const float* src = base + i * s.dh * pitch + j * s.dw;
-        float v = 0.f;
-#pragma unroll
-        for (int q = 0; q < 4; ++q) v = fmaf(src[q * s.sw], g[q], v);
-        acc[j] = v;
-      }
-#pragma unroll
-      for (int j = 0; j < KW; ++j) emit(i * KW + j, acc[j]);
-    }
-  } else {
-    for (int tap = 0; tap < kh * kw; ++tap) {
-      const float* src = base + (tap / kw) * s.dh * pitch + (tap % kw) * s.dw;
-      float v = 0.f;
-      for (int q = 0; q < 4; ++q) v = fmaf(src[q * s.sw], g[q], v);
-      emit(tap, v);
-    }
-  }
-  if (slots > kh * kw) emit(kh * kw, (g[0] + g[1]) + (g[2] + g[3]));  // db_dw
-}
 
 // ---------------------------------------------------------------------------------------
 // Channel sums for db_pw: partial[c * chunks_total + n * chunks + k] = sum of chunk k of
@@ -233,9 +65,9 @@ __global__ __launch_bounds__(256) void channel_sum_kernel(const float* __restric
 // ---------------------------------------------------------------------------------------
 // Pointwise GEMMs.
 
-using NNTile128 = gemm::Tile<128, 128, 32, 8, 8>;
-using NNTile64 = gemm::Tile<64, 128, 32, 4, 8>;
-using WeightTile = gemm::Tile<128, 64, 32, 8, 4>;
+using NNTile128 = gemm::Tile<128, 128, 32, 8, 8, 2, 4>;
+using NNTile64 = gemm::Tile<64, 128, 32, 4, 8, 2, 4>;
+using WeightTile = gemm::Tile<128, 64, 32, 8, 4, 4, 2>;
 
 // out_n[m][p] = sum_k A(m, k) B_n[k][p] + bias[m] for every image n. A is k-contiguous
 // (A(m, k) = a[m * a_pitch + k]: W for y = W t) or m-contiguous (A(m, k) = a[k * a_pitch + m]:
@@ -304,7 +136,7 @@ __global__ __launch_bounds__(gemm::kThreads, 2) void pointwise_gemm_kernel(
           float* row = out + (int64_t(w.img) * M + m) * P + w.p0;
 #pragma unroll
           for (int g = 0; g < T::kGroupsN; ++g) {
-            const int p = T::col(tid, 4 * g);
+            const int p = T::col_group(tid, g);
             const float4 v = make_float4(acc[i][4 * g] + bm, acc[i][4 * g + 1] + bm, acc[i][4 * g + 2] + bm,
                                          acc[i][4 * g + 3] + bm);
             if (b_vector && w.p0 + p + 3 < P) {
@@ -388,9 +220,12 @@ struct Plan {
   ConvShape s;
   TileShape forward_tile, data_tile;  // output-space tiles (forward, dW_dw), input-space (dx)
   int64_t fwd_tiles_h, fwd_tiles_w, data_tiles_h, data_tiles_w;
+  int weight_group = 1;               // output-space tiles per dW_dw block
+  int64_t weight_groups_per_channel = 1;
   int blocks_per_sm_gemm = 2, sms = 1;
   int64_t weight_splits = 1;
   int64_t bias_chunks = 1;
+  bool bias = false;
   float* t = nullptr;
   float* dt = nullptr;
   float* weight_partial = nullptr;     // dW_pw
@@ -398,35 +233,11 @@ struct Plan {
   float* bias_partial = nullptr;       // db_pw
 };
 
-TileShape input_space_tile(const Problem& p) {
-  // dx tile: the staged dt window of r x c inputs spans about (r - 1 + (k - 1) d) / s + 2 rows.
-  TileShape t;
-  const Conv2dParams& c = p.conv;
-  while (true) {
-    t.src_rows = (t.rows - 1 + (c.kh - 1) * c.dil_h) / c.stride_h + 2;
-    t.src_cols = ((t.cols - 1 + (c.kw - 1) * c.dil_w) / c.stride_w + 2 + 8 + 3) / 4 * 4;
-    if (int64_t(t.src_rows) * t.src_cols <= kDepthwiseSmemFloats) return t;
-    if (t.cols > 4) t.cols /= 2;
-    else if (t.rows > 1) t.rows /= 2;
-    else return TileShape{0, 0, 0, 0};
-  }
-}
-
-// Dispatches a depthwise kernel template on the common kernel sizes.
-template <template <int, int> class Launch, class... Args>
-void dispatch_kernel_size(int kh, int kw, Args&&... args) {
-  if (kh == 3 && kw == 3) Launch<3, 3>::run(args...);
-  else if (kh == 1 && kw == 1) Launch<1, 1>::run(args...);
-  else if (kh == 5 && kw == 5) Launch<5, 5>::run(args...);
-  else if (kh == 7 && kw == 7) Launch<7, 7>::run(args...);
-  else Launch<0, 0>::run(args...);
-}
-
 template <int KH, int KW>
 struct LaunchForward {
   static void run(const Plan& q, const float* x, const float* w, const float* b, float* t, cudaStream_t st) {
     const int64_t blocks = q.s.n * q.s.c_in * q.fwd_tiles_h * q.fwd_tiles_w;
-    depthwise_forward_kernel<KH, KW><<<unsigned(blocks), depthwise::kThreads, 0, st>>>(
+    depthwise_forward_kernel<KH, KW><<<unsigned(blocks), depthwise::kThreads, q.forward_tile.window_bytes(), st>>>(
         q.s, q.forward_tile, q.fwd_tiles_h, q.fwd_tiles_w, x, w, b, t);
     DSCONV_LAUNCH_CHECK();
   }
@@ -435,7 +246,7 @@ template <int KH, int KW>
 struct LaunchBackwardData {
   static void run(const Plan& q, const float* dt, const float* w, float* dx, cudaStream_t st) {
     const int64_t blocks = q.s.n * q.s.c_in * q.data_tiles_h * q.data_tiles_w;
-    depthwise_backward_data_kernel<KH, KW><<<unsigned(blocks), depthwise::kThreads, 0, st>>>(
+    depthwise_backward_data_kernel<KH, KW><<<unsigned(blocks), depthwise::kThreads, q.data_tile.window_bytes(), st>>>(
         q.s, q.data_tile, q.data_tiles_h, q.data_tiles_w, dt, w, dx);
     DSCONV_LAUNCH_CHECK();
   }
@@ -443,9 +254,9 @@ struct LaunchBackwardData {
 template <int KH, int KW>
 struct LaunchBackwardWeight {
   static void run(const Plan& q, const float* x, const float* dt, int slots, cudaStream_t st) {
-    const int64_t blocks = q.s.n * q.s.c_in * q.fwd_tiles_h * q.fwd_tiles_w;
-    depthwise_backward_weight_kernel<KH, KW><<<unsigned(blocks), depthwise::kThreads, 0, st>>>(
-        q.s, q.forward_tile, q.fwd_tiles_h, q.fwd_tiles_w, x, dt, q.depthwise_partial, slots);
+    const int64_t blocks = q.s.n * q.s.c_in * (q.weight_groups_per_channel / q.s.n);
+    depthwise_backward_weight_kernel<KH, KW><<<unsigned(blocks), depthwise::kThreads, q.forward_tile.window_bytes(), st>>>(
+        q.s, q.forward_tile, q.fwd_tiles_h, q.fwd_tiles_w, q.weight_group, x, dt, q.depthwise_partial, slots);
     DSCONV_LAUNCH_CHECK();
   }
 };
@@ -455,10 +266,99 @@ void launch_pointwise(const Plan& q, int64_t M, int64_t K, const float* a, int64
                       const float* bias, float* out, bool streaming, cudaStream_t st) {
   const int64_t P = q.s.pixels();
   const int64_t tiles = q.s.n * ((M + T::BM - 1) / T::BM) * ((P + T::BN - 1) / T::BN);
-  const int64_t grid = min64(tiles, int64_t(q.sms) * q.blocks_per_sm_gemm);
+  const int64_t grid = std::min<int64_t>(tiles, int64_t(q.sms) * q.blocks_per_sm_gemm);
   pointwise_gemm_kernel<T, kAKContiguous><<<unsigned(grid), gemm::kThreads, gemm_smem_bytes<T>(), st>>>(
       M, K, P, q.s.n, a, a_pitch, a_pitch % 4 == 0, b, P % 4 == 0, bias, out, streaming);
   DSCONV_LAUNCH_CHECK();
+}
+
+// out = A B per image, A k-contiguous (W) or m-contiguous (W read as W^T); 64-row tiles when
+// A has at most 64 rows, so that small channel counts waste less of each tile.
+void pointwise(const Plan& q, int64_t M, int64_t K, const float* a, int64_t a_pitch, bool a_k_contiguous,
+               const float* b, const float* bias, float* out, bool streaming, cudaStream_t st) {
+  const bool small_m = M <= 64;
+  if (a_k_contiguous) {
+    if (small_m) launch_pointwise<NNTile64, true>(q, M, K, a, a_pitch, b, bias, out, streaming, st);
+    else launch_pointwise<NNTile128, true>(q, M, K, a, a_pitch, b, bias, out, streaming, st);
+  } else {
+    if (small_m) launch_pointwise<NNTile64, false>(q, M, K, a, a_pitch, b, bias, out, streaming, st);
+    else launch_pointwise<NNTile128, false>(q, M, K, a, a_pitch, b, bias, out, streaming, st);
+  }
+}
+
+template <class Kernel>
+void allow_dynamic_smem(Kernel kernel, size_t bytes) {
+  DSCONV_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(bytes)));
+}
+
+// The launches of each pass, in order, as named stages: forward() and backward() run them
+// all; `dsconv bench --stages` times them one by one.
+std::vector<Stage> pass_stages(const Problem& p, Pass pass, const DeviceTensors& d, const Plan* q) {
+  const double f = sizeof(float);
+  const double x = double(p.x_elems()), t = double(p.t_elems()), y = double(p.y_elems());
+  const double taps = double(p.taps()), c_in = double(p.c_in), c_out = double(p.c_out);
+  const int kh = p.conv.kh, kw = p.conv.kw;
+  std::vector<Stage> stages;
+  stages.push_back({"depthwise", f * (x + t), 2 * t * taps, [p, q, d, kh, kw](cudaStream_t st) {
+                      dispatch_kernel_size<LaunchForward>(kh, kw, *q, d.x, d.w_dw, d.b_dw, q->t, st);
+                    }});
+  if (pass == Pass::forward) {
+    stages.push_back({"pointwise", f * (t + y), 2 * y * c_in, [p, q, d](cudaStream_t st) {
+                        pointwise(*q, p.c_out, p.c_in, d.w_pw, p.c_in, true, q->t, d.b_pw, d.y, true, st);
+                      }});
+    return stages;
+  }
+  // dt = W^T dy: A(m = ci, k = co) = W[co][ci], m-contiguous with pitch C_in.
+  stages.push_back({"dt", f * (y + t), 2 * t * c_out, [p, q, d](cudaStream_t st) {
+                      pointwise(*q, p.c_in, p.c_out, d.w_pw, p.c_in, false, d.dy, nullptr, q->dt, false, st);
+                    }});
+  stages.push_back({"dw_pw", f * (y + t), 2 * t * c_out, [p, q, d](cudaStream_t st) {
+                      const int64_t P = q->s.pixels();
+                      const int64_t tiles = ((p.c_out + WeightTile::BM - 1) / WeightTile::BM) *
+                                            ((p.c_in + WeightTile::BN - 1) / WeightTile::BN);
+                      weight_grad_kernel<WeightTile>
+                          <<<unsigned(tiles * q->weight_splits), gemm::kThreads, gemm_smem_bytes<WeightTile>(), st>>>(
+                              p.c_out, p.c_in, P, p.n, d.dy, q->t, q->weight_partial, q->weight_splits);
+                      DSCONV_LAUNCH_CHECK();
+                      reduce_partials<<<unsigned(std::min<int64_t>(p.c_out * p.c_in, 65535)), 256, 0, st>>>(
+                          q->weight_partial, q->weight_splits, d.dw_pw, p.c_out * p.c_in);
+                      DSCONV_LAUNCH_CHECK();
+                    }});
+  stages.push_back({"dx", f * (t + x), 2 * t * taps, [q, d, kh, kw](cudaStream_t st) {
+                      dispatch_kernel_size<LaunchBackwardData, false>(kh, kw, *q, q->dt, d.w_dw, d.dx, st);
+                    }});
+  stages.push_back({"dw_dw", f * (x + t), 2 * t * taps, [p, q, d, kh, kw](cudaStream_t st) {
+                      const int slots = q->s.taps() + (p.bias ? 1 : 0);
+                      dispatch_kernel_size<LaunchBackwardWeight>(kh, kw, *q, d.x, q->dt, slots, st);
+                      // Partials of slot t of channel c lie at (c * slots + t) * groups: with no
+                      // bias slot that is dW_dw's own (C_in, KH*KW) order.
+                      const int64_t groups = q->weight_groups_per_channel;
+                      if (!p.bias) {
+                        reduce_partials<<<unsigned(std::min<int64_t>(p.c_in * slots, 65535)), 256, 0, st>>>(
+                            q->depthwise_partial, groups, d.dw_dw, p.c_in * slots);
+                        DSCONV_LAUNCH_CHECK();
+                        return;
+                      }
+                      for (int64_t c = 0; c < p.c_in; ++c) {
+                        const float* channel = q->depthwise_partial + c * slots * groups;
+                        reduce_partials<<<unsigned(slots - 1), 256, 0, st>>>(channel, groups, d.dw_dw + c * (slots - 1),
+                                                                             slots - 1);
+                        DSCONV_LAUNCH_CHECK();
+                        reduce_partials<<<1, 256, 0, st>>>(channel + (slots - 1) * groups, groups, d.db_dw + c, 1);
+                        DSCONV_LAUNCH_CHECK();
+                      }
+                    }});
+  if (p.bias)
+    stages.push_back({"db_pw", f * y, y, [p, q, d](cudaStream_t st) {
+                        const int64_t P = q->s.pixels();
+                        channel_sum_kernel<<<unsigned(p.n * p.c_out * q->bias_chunks), 256, 0, st>>>(
+                            d.dy, p.n, p.c_out, P, q->bias_chunks, q->bias_partial);
+                        DSCONV_LAUNCH_CHECK();
+                        reduce_partials<<<unsigned(std::min<int64_t>(p.c_out, 65535)), 256, 0, st>>>(
+                            q->bias_partial, p.n * q->bias_chunks, d.db_pw, p.c_out);
+                        DSCONV_LAUNCH_CHECK();
+                      }});
+  return stages;
 }
 
 class Tiled final : public Kernel {
@@ -476,7 +376,7 @@ class Tiled final : public Kernel {
       return fmt::format("the input window of a 1 x 4 output tile ({} x {} taps, stride {}x{}, dilation {}x{}) "
                          "exceeds the 48 KB of shared memory a depthwise block stages",
                          c.kh, c.kw, c.stride_h, c.stride_w, c.dil_h, c.dil_w);
-    if (p.n * p.c_in * ((p.out_h() + 15) / 16) * ((p.out_w() + 63) / 64) >= (int64_t(1) << 31))
+    if (p.n * p.c_in * ((p.h + 15) / 16) * ((p.w + 63) / 64) >= (int64_t(1) << 31))
       return "more depthwise tiles than a grid holds (2^31 - 1 blocks)";
     const int64_t gemm_steps = p.n * ((std::max(p.c_in, p.c_out) + 63) / 64) * ((p.out_h() * p.out_w() + 127) / 128) *
                                ((std::max(p.c_in, p.c_out) + 31) / 32);
@@ -487,6 +387,7 @@ class Tiled final : public Kernel {
   void prepare(const Problem& p, Workspace& ws) const override {
     Plan q;
     q.s = conv_shape(p);
+    q.bias = p.bias;
     const Conv2dParams& c = p.conv;
     q.forward_tile = depthwise::choose_tile(c.kh, c.kw, c.stride_h, c.stride_w, c.dil_h, c.dil_w, kDepthwiseSmemFloats);
     q.data_tile = input_space_tile(p);
@@ -494,123 +395,42 @@ class Tiled final : public Kernel {
     q.fwd_tiles_w = ceil_div(q.s.wo, q.forward_tile.cols);
     q.data_tiles_h = ceil_div(q.s.h, q.data_tile.rows);
     q.data_tiles_w = ceil_div(q.s.w, q.data_tile.cols);
+    q.weight_group = templated_size(c.kh, c.kw) ? 8 : 1;
+    q.weight_groups_per_channel = p.n * ((q.fwd_tiles_h * q.fwd_tiles_w + q.weight_group - 1) / q.weight_group);
 
     int device = 0;
     DSCONV_CUDA_CHECK(cudaGetDevice(&device));
     DSCONV_CUDA_CHECK(cudaDeviceGetAttribute(&q.sms, cudaDevAttrMultiProcessorCount, device));
-    DSCONV_CUDA_CHECK(cudaFuncSetAttribute(pointwise_gemm_kernel<NNTile128, true>,
-                                           cudaFuncAttributeMaxDynamicSharedMemorySize, int(gemm_smem_bytes<NNTile128>())));
-    DSCONV_CUDA_CHECK(cudaFuncSetAttribute(pointwise_gemm_kernel<NNTile64, true>,
-                                           cudaFuncAttributeMaxDynamicSharedMemorySize, int(gemm_smem_bytes<NNTile64>())));
-    DSCONV_CUDA_CHECK(cudaFuncSetAttribute(pointwise_gemm_kernel<NNTile128, false>,
-                                           cudaFuncAttributeMaxDynamicSharedMemorySize, int(gemm_smem_bytes<NNTile128>())));
-    DSCONV_CUDA_CHECK(cudaFuncSetAttribute(pointwise_gemm_kernel<NNTile64, false>,
-                                           cudaFuncAttributeMaxDynamicSharedMemorySize, int(gemm_smem_bytes<NNTile64>())));
-    DSCONV_CUDA_CHECK(cudaFuncSetAttribute(weight_grad_kernel<WeightTile>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                           int(gemm_smem_bytes<WeightTile>())));
+    allow_dynamic_smem(pointwise_gemm_kernel<NNTile128, true>, gemm_smem_bytes<NNTile128>());
+    allow_dynamic_smem(pointwise_gemm_kernel<NNTile64, true>, gemm_smem_bytes<NNTile64>());
+    allow_dynamic_smem(pointwise_gemm_kernel<NNTile128, false>, gemm_smem_bytes<NNTile128>());
+    allow_dynamic_smem(pointwise_gemm_kernel<NNTile64, false>, gemm_smem_bytes<NNTile64>());
+    allow_dynamic_smem(weight_grad_kernel<WeightTile>, gemm_smem_bytes<WeightTile>());
 
     // dW_pw: enough splits of the pixels to fill the GPU twice over with (C_out x C_in) tiles.
     const int64_t weight_tiles = ((p.c_out + WeightTile::BM - 1) / WeightTile::BM) *
                                  ((p.c_in + WeightTile::BN - 1) / WeightTile::BN);
     const int64_t chunks = p.n * ((q.s.pixels() + WeightTile::BK - 1) / WeightTile::BK);
-    q.weight_splits = std::max<int64_t>(1, min64(chunks, 2 * q.sms / std::max<int64_t>(1, weight_tiles) + 1));
+    q.weight_splits = std::max<int64_t>(1, std::min<int64_t>(chunks, 2 * q.sms / std::max<int64_t>(1, weight_tiles) + 1));
     q.bias_chunks = (q.s.pixels() + kSumChunk - 1) / kSumChunk;
 
     q.t = ws.allocate_array<float>(size_t(p.t_elems()));
     q.dt = ws.allocate_array<float>(size_t(p.t_elems()));
     q.weight_partial = ws.allocate_array<float>(size_t(p.c_out * p.c_in * q.weight_splits));
     const int slots = q.s.taps() + (p.bias ? 1 : 0);
-    q.depthwise_partial =
-        ws.allocate_array<float>(size_t(p.c_in * slots * p.n * q.fwd_tiles_h * q.fwd_tiles_w));
+    q.depthwise_partial = ws.allocate_array<float>(size_t(p.c_in * slots * q.weight_groups_per_channel));
     if (p.bias) q.bias_partial = ws.allocate_array<float>(size_t(p.c_out * p.n * q.bias_chunks));
     ws.plan = q;
   }
 
   void forward(const Problem& p, const DeviceTensors& d, Workspace& ws, cudaStream_t st) const override {
-    const Plan& q = std::any_cast<const Plan&>(ws.plan);
-    dispatch_kernel_size<LaunchForward>(p.conv.kh, p.conv.kw, q, d.x, d.w_dw, d.b_dw, q.t, st);
-    pointwise(q, p.c_out, p.c_in, d.w_pw, p.c_in, true, q.t, d.b_pw, d.y, true, st);
+    for (const Stage& stage : stages(p, Pass::forward, d, ws)) stage.launch(st);
   }
-
-  std::vector<Stage> stages(const Problem& p, Pass pass, const DeviceTensors& d, Workspace& ws) const override {
-    if (pass != Pass::forward) return {};
-    const Plan* q = &std::any_cast<const Plan&>(ws.plan);
-    const double f = sizeof(float);
-    Stage depthwise_stage{"depthwise", f * double(p.x_elems() + p.t_elems()), 2.0 * double(p.t_elems()) * double(p.taps()),
-                          [p, q, d](cudaStream_t st) {
-                            dispatch_kernel_size<LaunchForward>(p.conv.kh, p.conv.kw, *q, d.x, d.w_dw, d.b_dw, q->t, st);
-                          }};
-    Stage pointwise_stage{"pointwise", f * double(p.t_elems() + p.y_elems()),
-                          2.0 * double(p.y_elems()) * double(p.c_in), [p, q, d](cudaStream_t st) {
-                            pointwise(*q, p.c_out, p.c_in, d.w_pw, p.c_in, true, q->t, d.b_pw, d.y, true, st);
-                          }};
-    return {depthwise_stage, pointwise_stage};
-  }
-
   void backward(const Problem& p, const DeviceTensors& d, Workspace& ws, cudaStream_t st) const override {
-    const Plan& q = std::any_cast<const Plan&>(ws.plan);
-    const int64_t P = q.s.pixels();
-    dispatch_kernel_size<LaunchForward>(p.conv.kh, p.conv.kw, q, d.x, d.w_dw, d.b_dw, q.t, st);
-    // dt = W^T dy: A(m = ci, k = co) = W[co][ci], m-contiguous with pitch C_in.
-    pointwise(q, p.c_in, p.c_out, d.w_pw, p.c_in, false, d.dy, nullptr, q.dt, false, st);
-
-    const int64_t weight_tiles = ((p.c_out + WeightTile::BM - 1) / WeightTile::BM) *
-                                 ((p.c_in + WeightTile::BN - 1) / WeightTile::BN);
-    weight_grad_kernel<WeightTile><<<unsigned(weight_tiles * q.weight_splits), gemm::kThreads,
-                                     gemm_smem_bytes<WeightTile>(), st>>>(p.c_out, p.c_in, P, p.n, d.dy, q.t,
-                                                                          q.weight_partial, q.weight_splits);
-    DSCONV_LAUNCH_CHECK();
-    reduce_partials<<<unsigned(min64(p.c_out * p.c_in, 65535)), 256, 0, st>>>(
-        q.weight_partial, q.weight_splits, d.dw_pw, p.c_out * p.c_in);
-    DSCONV_LAUNCH_CHECK();
-
-    dispatch_kernel_size<LaunchBackwardData>(p.conv.kh, p.conv.kw, q, q.dt, d.w_dw, d.dx, st);
-    const int slots = q.s.taps() + (p.bias ? 1 : 0);
-    dispatch_kernel_size<LaunchBackwardWeight>(p.conv.kh, p.conv.kw, q, d.x, q.dt, slots, st);
-    const int64_t tiles_per_channel = p.n * q.fwd_tiles_h * q.fwd_tiles_w;
-    // The partials of tap t of channel c lie at (c * slots + t) * tiles_per_channel: dW_dw's
-    // (C_in, KH*KW) layout when there is no bias slot; with one, each channel's slots are
-    // reduced into place.
-    if (!p.bias) {
-      reduce_partials<<<unsigned(min64(p.c_in * slots, 65535)), 256, 0, st>>>(
-          q.depthwise_partial, tiles_per_channel, d.dw_dw, p.c_in * slots);
-      DSCONV_LAUNCH_CHECK();
-    } else {
-      for (int64_t c = 0; c < p.c_in; ++c) {
-        reduce_partials<<<unsigned(q.s.taps()), 256, 0, st>>>(q.depthwise_partial + c * slots * tiles_per_channel,
-                                                              tiles_per_channel, d.dw_dw + c * q.s.taps(), q.s.taps());
-        DSCONV_LAUNCH_CHECK();
-      }
-      reduce_strided_bias(q, slots, tiles_per_channel, d.db_dw, p.c_in, st);
-      channel_sum_kernel<<<unsigned(p.n * p.c_out * q.bias_chunks), 256, 0, st>>>(d.dy, p.n, p.c_out, P, q.bias_chunks,
-                                                                                   q.bias_partial);
-      DSCONV_LAUNCH_CHECK();
-      reduce_partials<<<unsigned(min64(p.c_out, 65535)), 256, 0, st>>>(q.bias_partial, p.n * q.bias_chunks,
-                                                                                   d.db_pw, p.c_out);
-      DSCONV_LAUNCH_CHECK();
-    }
+    for (const Stage& stage : stages(p, Pass::backward, d, ws)) stage.launch(st);
   }
-
- private:
-  static void pointwise(const Plan& q, int64_t M, int64_t K, const float* a, int64_t a_pitch, bool a_k_contiguous,
-                        const float* b, const float* bias, float* out, bool streaming, cudaStream_t st) {
-    const bool small_m = M <= 64;
-    if (a_k_contiguous) {
-      if (small_m) launch_pointwise<NNTile64, true>(q, M, K, a, a_pitch, b, bias, out, streaming, st);
-      else launch_pointwise<NNTile128, true>(q, M, K, a, a_pitch, b, bias, out, streaming, st);
-    } else {
-      if (small_m) launch_pointwise<NNTile64, false>(q, M, K, a, a_pitch, b, bias, out, streaming, st);
-      else launch_pointwise<NNTile128, false>(q, M, K, a, a_pitch, b, bias, out, streaming, st);
-    }
-  }
-  // db_dw[c] = the bias slot's partials of channel c, added in order.
-  static void reduce_strided_bias(const Plan& q, int slots, int64_t tiles_per_channel, float* db_dw, int64_t c_in,
-                                  cudaStream_t st) {
-    for (int64_t c = 0; c < c_in; ++c) {
-      reduce_partials<<<1, 256, 0, st>>>(q.depthwise_partial + (c * slots + slots - 1) * tiles_per_channel,
-                                         tiles_per_channel, db_dw + c, 1);
-      DSCONV_LAUNCH_CHECK();
-    }
+  std::vector<Stage> stages(const Problem& p, Pass pass, const DeviceTensors& d, Workspace& ws) const override {
+    return pass_stages(p, pass, d, &std::any_cast<const Plan&>(ws.plan));
   }
 };
 

@@ -11,6 +11,7 @@ const Kernel& cudnn_kernel();
 const Kernel& cudnn_tf32_kernel();
 const Kernel& naive_kernel();
 const Kernel& tiled_kernel();
+const Kernel& fused_kernel();
 
 const std::vector<const Kernel*>& all_kernels() {
   static const std::vector<const Kernel*> kernels = {
@@ -18,6 +19,7 @@ const std::vector<const Kernel*>& all_kernels() {
       &cudnn_tf32_kernel(),
       &naive_kernel(),
       &tiled_kernel(),
+      &fused_kernel(),
   };
   return kernels;
 }

@@ -11,10 +11,12 @@
 namespace dsconv::depthwise {
 
 constexpr int kThreads = 256;
-constexpr int kRowsPerBlock = 16;    // threads along the tile's rows
+constexpr int kThreadRows = 16;      // threads along the tile's rows
 constexpr int kGroupsPerRow = 16;    // threads along a row, each owning 4 adjacent columns
-constexpr int kMaxTileRows = kRowsPerBlock;
+constexpr int kRowsPerThread = 2;    // each thread makes rows ty and ty + kThreadRows
+constexpr int kMaxTileRows = kThreadRows * kRowsPerThread;
 constexpr int kMaxTileCols = 4 * kGroupsPerRow;
+constexpr int kMaxWindowFloats = 12 * 1024 - 64;  // within the 48 KB a block may take by default
 
 __host__ __device__ inline int64_t floor_div(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
 
@@ -26,6 +28,8 @@ __host__ __device__ inline int window(int count, int k, int s, int d) { return (
 struct TileShape {
   int rows = kMaxTileRows, cols = kMaxTileCols;  // output tile
   int src_rows = 0, src_cols = 0;                // staged window, cols padded for float4 alignment
+
+  size_t window_bytes() const { return size_t(src_rows) * size_t(src_cols) * sizeof(float); }
 };
 
 // The largest tile (halving columns, then rows) whose window fits in `budget_floats`;

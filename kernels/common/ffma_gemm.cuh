@@ -24,19 +24,32 @@ constexpr int kThreads = 256;
 // of k, which are exactly what distinguishes the lanes of one store instruction.
 __device__ __forceinline__ int swizzle(int k, int col) { return col ^ (((k >> 2) & 7) << 2); }
 
-template <int BM_, int BN_, int BK_, int TM_, int TN_>
+// A BM x BN tile in BK-deep chunks. The 8 warps form a WM x WN grid, each owning a
+// (BM/WM) x (BN/WN) warp tile; within it the lanes form an LM x LN grid (LM along m varying
+// fastest), each owning TM x TN outputs as TM/4 x TN/4 groups of 4 x 4 spread LM*4 rows and
+// LN*4 columns apart. A quarter-warp then reads 8 different float4 of As (conflict-free) and
+// one of Bs (a broadcast), and the warp's shared-memory traffic per k is small next to its
+// TM*TN fused multiply-adds.
+template <int BM_, int BN_, int BK_, int TM_, int TN_, int WM_, int WN_>
 struct Tile {
-  static constexpr int BM = BM_, BN = BN_, BK = BK_, TM = TM_, TN = TN_;
-  static constexpr int kThreadsN = BN / TN;           // threads along n
+  static constexpr int BM = BM_, BN = BN_, BK = BK_, TM = TM_, TN = TN_, WM = WM_, WN = WN_;
+  static constexpr int kWarpM = BM / WM, kWarpN = BN / WN;  // warp tile
+  static constexpr int LM = kWarpM / TM, LN = kWarpN / TN;   // lanes along m and n
   static constexpr int kGroupsM = TM / 4, kGroupsN = TN / 4;
-  static constexpr int kStrideM = BM / kGroupsM;      // distance between a thread's row groups
-  static constexpr int kStrideN = BN / kGroupsN;
-  static_assert((BM / TM) * (BN / TN) == kThreads, "the tile must give each of 256 threads one register block");
+  static_assert(WM * WN * 32 == kThreads, "8 warps");
+  static_assert(LM * LN == 32, "the lanes of a warp must cover its warp tile exactly");
   static_assert(TM % 4 == 0 && TN % 4 == 0, "register blocks are whole float4 groups");
 
+  __device__ static int warp_m(int tid) { return (tid / 32) % WM; }
+  __device__ static int warp_n(int tid) { return (tid / 32) / WM; }
+  __device__ static int lane_m(int tid) { return (tid % 32) % LM; }
+  __device__ static int lane_n(int tid) { return (tid % 32) / LM; }
+  // First row (column) of this thread's group g, within the tile.
+  __device__ static int row_group(int tid, int g) { return warp_m(tid) * kWarpM + g * LM * 4 + lane_m(tid) * 4; }
+  __device__ static int col_group(int tid, int g) { return warp_n(tid) * kWarpN + g * LN * 4 + lane_n(tid) * 4; }
   // The rows and columns (within the tile) of this thread's register block.
-  __device__ static int row(int tid, int i) { return (i / 4) * kStrideM + (tid / kThreadsN) * 4 + i % 4; }
-  __device__ static int col(int tid, int j) { return (j / 4) * kStrideN + (tid % kThreadsN) * 4 + j % 4; }
+  __device__ static int row(int tid, int i) { return row_group(tid, i / 4) + i % 4; }
+  __device__ static int col(int tid, int j) { return col_group(tid, j / 4) + j % 4; }
 };
 
 // acc += As[0..BK) (x) Bs[0..BK); As is [BK][BM], Bs is [BK][BN]. kSwizzleA / kSwizzleB say
@@ -44,22 +57,22 @@ struct Tile {
 template <class T, bool kSwizzleA, bool kSwizzleB>
 __device__ __forceinline__ void multiply_chunk(const float* __restrict__ As, const float* __restrict__ Bs,
                                                float (&acc)[T::TM][T::TN], int tid, int k_count = T::BK) {
-  const int m4 = (tid / T::kThreadsN) * 4, n4 = (tid % T::kThreadsN) * 4;
+  int a_col[T::kGroupsM], b_col[T::kGroupsN];
+#pragma unroll
+  for (int g = 0; g < T::kGroupsM; ++g) a_col[g] = T::row_group(tid, g);
+#pragma unroll
+  for (int g = 0; g < T::kGroupsN; ++g) b_col[g] = T::col_group(tid, g);
 #pragma unroll 2
   for (int k = 0; k < k_count; ++k) {
     float a[T::TM], b[T::TN];
 #pragma unroll
-    for (int g = 0; g < T::kGroupsM; ++g) {
-      const int c = g * T::kStrideM + m4;
+    for (int g = 0; g < T::kGroupsM; ++g)
       *reinterpret_cast<float4*>(&a[4 * g]) =
-          *reinterpret_cast<const float4*>(&As[k * T::BM + (kSwizzleA ? swizzle(k, c) : c)]);
-    }
+          *reinterpret_cast<const float4*>(&As[k * T::BM + (kSwizzleA ? swizzle(k, a_col[g]) : a_col[g])]);
 #pragma unroll
-    for (int g = 0; g < T::kGroupsN; ++g) {
-      const int c = g * T::kStrideN + n4;
+    for (int g = 0; g < T::kGroupsN; ++g)
       *reinterpret_cast<float4*>(&b[4 * g]) =
-          *reinterpret_cast<const float4*>(&Bs[k * T::BN + (kSwizzleB ? swizzle(k, c) : c)]);
-    }
+          *reinterpret_cast<const float4*>(&Bs[k * T::BN + (kSwizzleB ? swizzle(k, b_col[g]) : b_col[g])]);
 #pragma unroll
     for (int i = 0; i < T::TM; ++i)
 #pragma unroll

@@ -1,0 +1,642 @@
+// fused: depthwise and pointwise in one pass; the intermediate t never goes to device memory.
+//
+// Forward. A block takes a tile of 128 output pixels (4 x 32, or 8 x 16 for narrow images)
+// of one image and produces y for all C_out channels there (in 128-row slices). For each
+// 32-channel slice of C_in it stages the x window the tile reads (the halo included, under
+// any stride and dilation) in shared memory with asynchronous copies, computes that slice of
+// t straight into shared memory, and multiplies it by the matching W_pw slice with the FFMA
+// GEMM engine (common/ffma_gemm.cuh). The copies for the next slice - of this tile or the
+// next - are in flight while the current one is computed, and persistent blocks walk the
+// tiles. Biases are added in registers. Against `tiled`, this saves the 1 GB write and the
+// 1 GB read of t and one of the two launches: the memory traffic is the floor's, x in and y
+// out, and what remains is arithmetic.
+//
+// Backward, per tile of 128 output pixels, in one kernel (launched once per 64-channel slice
+// of C_in and 128-channel slice of C_out):
+//   dt = W_pw^T dy     the dy tile staged in shared memory, the GEMM engine, dt kept in
+//                      shared memory;
+//   t  (recomputed)    from the staged x window, written transposed into shared memory;
+//   dW_pw += dy t^T    the engine again, with the tile's pixels as the reduction and the
+//                      partial sums held in registers across all the block's tiles;
+//   dW_dw, db_dw       x * dt and dt summed in the same pass that recomputes t;
+//   db_pw              column sums of the staged dy.
+// Per-block partial sums go to scratch memory and are added in a fixed order by a second
+// kernel: no float atomics, bitwise reproducible. dt leaves the kernel once (1 GB at the
+// KernelBench shape) for dx, the transposed depthwise convolution, which a second pass
+// computes with the halo staged from dt (common/depthwise_kernels.cuh); doing dx in the
+// same kernel would need dt on a halo around every tile, that is recomputing a third more
+// of the dt GEMM. t is never stored, in either pass.
+//
+// Precision: strict fp32, FFMA only.
+#include <fmt/format.h>
+
+#include <algorithm>
+
+#include "kernels/common/conv_shape.cuh"
+#include "kernels/common/depthwise_kernels.cuh"
+#include "kernels/common/ffma_gemm.cuh"
+#include "kernels/common/reduce.cuh"
+#include "kernels/cuda_check.h"
+#include "kernels/kernel.h"
+
+namespace dsconv {
+namespace {
+
+constexpr int kThreads = gemm::kThreads;
+constexpr int kPixels = 128;   // pixels per tile
+constexpr int kRun = 16;       // consecutive pixels of one row a thread computes in the depthwise
+constexpr int kRunsPerChannel = kPixels / kRun;
+constexpr int kChunk = 32;     // C_in channels per GEMM k-chunk (forward)
+
+// The pixel tile and the x window behind it; host-computed, passed by value.
+struct Geometry {
+  int th = 4, tw = 32;             // tile rows and columns, th * tw == kPixels, tw a multiple of kRun
+  int win_rows = 0, win_cols = 0;  // x window per channel; win_cols a multiple of 4
+  int64_t tiles_h = 0, tiles_w = 0;
+  int sub_channels = 0;            // channels staged at once
+  __host__ __device__ int window_floats() const { return win_rows * win_cols; }
+};
+
+Geometry make_geometry(const ConvShape& s, int max_window_floats, int max_sub_channels) {
+  Geometry g;
+  if (s.wo < 32) {  // narrow images waste less of an 8 x 16 tile
+    g.th = 8;
+    g.tw = 16;
+  }
+  g.win_rows = depthwise::window(g.th, s.kh, s.sh, s.dh);
+  // + 3: a 16-byte-aligned start may sit up to 3 columns left of the window.
+  g.win_cols = (depthwise::window(g.tw, s.kw, s.sw, s.dw) + 3 + 3) / 4 * 4;
+  g.tiles_h = (s.ho + g.th - 1) / g.th;
+  g.tiles_w = (s.wo + g.tw - 1) / g.tw;
+  g.sub_channels = 0;
+  for (int c = max_sub_channels; c >= 1; c /= 2)
+    if (int64_t(c) * g.window_floats() <= max_window_floats) {
+      g.sub_channels = c;
+      break;
+    }
+  return g;
+}
+
+// Copies the x window of channels [c0, c0 + count) of image `img` for the tile at
+// (oh0, ow0) into X[channel][row][col], zeros for padding and for channels >= C_in, with
+// 16-byte copies when rows are 4-aligned. Returns the column where the window starts.
+__device__ inline int copy_x_window(float* __restrict__ X, const float* __restrict__ x, const ConvShape& s,
+                                    const Geometry& g, int64_t img, int64_t c0, int count, int64_t oh0, int64_t ow0,
+                                    int tid) {
+  const int64_t row0 = oh0 * s.sh - s.ph, col0 = ow0 * s.sw - s.pw;
+  const bool vector = s.w % 4 == 0;
+  const int64_t start = vector ? depthwise::floor_div(col0, 4) * 4 : col0;
+  const int quads = g.win_cols / 4;
+  const int per_channel = g.win_rows * quads;
+  for (int idx = tid; idx < count * per_channel; idx += kThreads) {
+    const int ch = idx / per_channel, rem = idx % per_channel, r = rem / quads, q = rem % quads;
+    const int64_t c = c0 + ch, gr = row0 + r, gc = start + 4 * q;
+    float* dst = X + ch * g.window_floats() + r * g.win_cols + 4 * q;
+    const float* plane = x + (img * s.c_in + (c < s.c_in ? c : 0)) * s.in_pixels();
+    const bool row_ok = c < s.c_in && gr >= 0 && gr < s.h;
+    if (vector) {
+      const bool ok = row_ok && gc >= 0 && gc < s.w;  // w % 4 == 0: a quad is all in or all out
+      gemm::copy_async_16(dst, ok ? plane + gr * s.w + gc : x, ok);
+    } else {
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const bool ok = row_ok && gc + e >= 0 && gc + e < s.w;
+        gemm::copy_async_4(dst + e, ok ? plane + gr * s.w + gc + e : x, ok);
+      }
+    }
+  }
+  return int(col0 - start);
+}
+
+// The weights of channel c in registers when the kernel size is known at compile time.
+template <int KH, int KW>
+struct DepthwiseWeights {
+  float w[KH * KW > 0 ? KH * KW : 1];
+  __device__ void load(const float* __restrict__ w_dw, int64_t c, bool valid) {
+    if constexpr (KH * KW > 0) {
+#pragma unroll
+      for (int i = 0; i < KH * KW; ++i) w[i] = valid ? __ldg(w_dw + c * KH * KW + i) : 0.0f;
+    }
+  }
+};
+
+// One run of kRun consecutive outputs of one row of one channel, from the staged window:
+// t[q] = bias + sum over taps of w * X[row * sh + i * dh][(col0 + q) * sw + j * dw + offset].
+// With kWeightGrad, also hands sink(tap, sum over q of X[...] * dt[q]) each tap's share of
+// dW_dw.
+template <int KH, int KW, bool kWeightGrad, class Sink>
+__device__ __forceinline__ void depthwise_run(const float* __restrict__ window, const Geometry& g, const ConvShape& s,
+                                              int row, int col0, int offset, const DepthwiseWeights<KH, KW>& wr,
+                                              const float* __restrict__ w_global, bool channel_valid,
+                                              float (&t)[kRun], const float (&dt)[kRun], Sink&& sink) {
+  auto tap = [&](int i, int j, float wv) {
+    const float* src = window + (row * s.sh + i * s.dh) * g.win_cols + col0 * s.sw + j * s.dw + offset;
+    float grad = 0.0f;
+#pragma unroll
+    for (int q = 0; q < kRun; ++q) {
+      const float xv = src[q * s.sw];
+      t[q] = fmaf(wv, xv, t[q]);
+      if constexpr (kWeightGrad) grad = fmaf(xv, dt[q], grad);
+    }
+    return grad;
+  };
+  if constexpr (KH * KW > 0) {
+#pragma unroll
+    for (int i = 0; i < KH; ++i)
+#pragma unroll
+      for (int j = 0; j < KW; ++j) {
+        const float grad = tap(i, j, wr.w[i * KW + j]);
+        if constexpr (kWeightGrad) sink(i * KW + j, grad);
+      }
+  } else {
+    for (int i = 0; i < s.kh; ++i)
+      for (int j = 0; j < s.kw; ++j) {
+        const float grad = tap(i, j, channel_valid ? __ldg(w_global + i * s.kw + j) : 0.0f);
+        if constexpr (kWeightGrad) sink(i * s.kw + j, grad);
+      }
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// Forward.
+
+constexpr int kForwardXFloats = 7680;  // 30 KB per x buffer: 32 channels of a 6 x 40 window (3 x 3, stride 1)
+template <class T>
+constexpr size_t forward_smem_bytes() {
+  return sizeof(float) * (size_t(2) * kChunk * T::BM + size_t(kChunk) * kPixels + 2 * size_t(kForwardXFloats));
+}
+
+template <class T, int KH, int KW>
+__global__ __launch_bounds__(kThreads, 2) void fused_forward_kernel(ConvShape s, Geometry g,
+                                                                    const float* __restrict__ x,
+                                                                    const float* __restrict__ w_dw,
+                                                                    const float* __restrict__ b_dw,
+                                                                    const float* __restrict__ w_pw,
+                                                                    const float* __restrict__ b_pw,
+                                                                    float* __restrict__ y) {
+  extern __shared__ __align__(16) float smem[];
+  float* As = smem;                                      // [2][kChunk][BM]: W_pw^T slices
+  float* Bs = As + 2 * kChunk * T::BM;                   // [kChunk][kPixels]: t slice
+  float* Xs = Bs + kChunk * kPixels;                     // [2][forward_x_floats]: x windows
+  const int tid = threadIdx.x;
+  const int m_tiles = int((s.c_out + T::BM - 1) / T::BM);
+  const int64_t pixel_tiles = s.n * g.tiles_h * g.tiles_w;
+  const int64_t tiles = pixel_tiles * m_tiles;
+  const int chunks = int((s.c_in + kChunk - 1) / kChunk), subs = kChunk / g.sub_channels;
+  const int stages_per_tile = chunks * subs;
+  if (int64_t(blockIdx.x) >= tiles) return;
+  const int64_t my_tiles = (tiles - 1 - blockIdx.x) / gridDim.x + 1;
+  const int64_t stages = my_tiles * stages_per_tile;
+
+  struct Where {
+    int64_t img, oh0, ow0;
+    int m0, chunk, sub;
+  };
+  auto where = [&](int64_t stage) {
+    const int64_t tile = blockIdx.x + (stage / stages_per_tile) * gridDim.x;
+    const int in_tile = int(stage % stages_per_tile);
+    const int64_t pixel_tile = tile / m_tiles, per_image = g.tiles_h * g.tiles_w, rem = pixel_tile % per_image;
+    return Where{pixel_tile / per_image, (rem / g.tiles_w) * g.th, (rem % g.tiles_w) * g.tw,
+                 int(tile % m_tiles) * T::BM, in_tile / subs, in_tile % subs};
+  };
+  // Issues the copies of one stage: its x window and, at a chunk's first stage, the W slice.
+  auto copy = [&](int64_t stage) {
+    const Where w = where(stage);
+    copy_x_window(Xs + (stage & 1) * kForwardXFloats, x, s, g, w.img,
+                  int64_t(w.chunk) * kChunk + w.sub * g.sub_channels, g.sub_channels, w.oh0, w.ow0, tid);
+    if (w.sub == 0)
+      gemm::KContiguousTile<T::BM, kChunk>::copy(As + (w.chunk & 1) * kChunk * T::BM, w_pw + int64_t(w.m0) * s.c_in,
+                                                 s.c_in, int(min64(T::BM, s.c_out - w.m0)),
+                                                 int64_t(w.chunk) * kChunk, s.c_in, tid);
+    gemm::copy_async_commit();
+  };
+
+  float acc[T::TM][T::TN] = {};
+  copy(0);
+  for (int64_t stage = 0; stage < stages; ++stage) {
+    const Where w = where(stage);
+    if (stage + 1 < stages) copy(stage + 1);
+    else gemm::copy_async_commit();  // an empty group keeps the wait count uniform
+    gemm::copy_async_wait<1>();
+    __syncthreads();
+
+    // The depthwise slice: sub_channels channels x 8 runs of 16 pixels.
+    const float* window_base = Xs + (stage & 1) * kForwardXFloats;
+    const int64_t col0 = w.ow0 * s.sw - s.pw;
+    const int offset = s.w % 4 == 0 ? int(col0 - depthwise::floor_div(col0, 4) * 4) : 0;
+    for (int item = tid; item < g.sub_channels * kRunsPerChannel; item += kThreads) {
+      const int ch = item / kRunsPerChannel, run = item % kRunsPerChannel;
+      const int k = w.sub * g.sub_channels + ch;  // row of Bs
+      const int64_t c = int64_t(w.chunk) * kChunk + k;
+      const bool valid = c < s.c_in;
+      DepthwiseWeights<KH, KW> wr;
+      wr.load(w_dw, c, valid);
+      const float bias = b_dw && valid ? __ldg(b_dw + c) : 0.0f;
+      float t[kRun];
+#pragma unroll
+      for (int q = 0; q < kRun; ++q) t[q] = bias;
+      const float no_dt[kRun] = {};
+      const int p0 = run * kRun;
+      depthwise_run<KH, KW, false>(window_base + ch * g.window_floats(), g, s, p0 / g.tw, p0 % g.tw, offset, wr,
+                                   w_dw + (valid ? c : 0) * s.kh * s.kw, valid, t, no_dt, [](int, float) {});
+#pragma unroll
+      for (int q = 0; q < kRun; q += 4)
+        *reinterpret_cast<float4*>(&Bs[k * kPixels + p0 + q]) = make_float4(t[q], t[q + 1], t[q + 2], t[q + 3]);
+    }
+    __syncthreads();
+
+    if (w.sub == subs - 1) {
+      gemm::multiply_chunk<T, true, false>(As + (w.chunk & 1) * kChunk * T::BM, Bs, acc, tid);
+      if (w.chunk == chunks - 1) {
+#pragma unroll
+        for (int i = 0; i < T::TM; ++i) {
+          const int64_t co = w.m0 + T::row(tid, i);
+          if (co < s.c_out) {
+            const float bias = b_pw ? __ldg(b_pw + co) : 0.0f;
+#pragma unroll
+            for (int gq = 0; gq < T::kGroupsN; ++gq) {
+              const int p = T::col_group(tid, gq);
+              const int64_t oh = w.oh0 + p / g.tw, ow = w.ow0 + p % g.tw;
+              if (oh < s.ho) {
+                const float v[4] = {acc[i][4 * gq] + bias, acc[i][4 * gq + 1] + bias, acc[i][4 * gq + 2] + bias,
+                                    acc[i][4 * gq + 3] + bias};
+                float* row = y + ((w.img * s.c_out + co) * s.ho + oh) * s.wo;
+                if (s.wo % 4 == 0 && ow + 3 < s.wo) {
+                  __stcs(reinterpret_cast<float4*>(row + ow), make_float4(v[0], v[1], v[2], v[3]));
+                } else {
+#pragma unroll
+                  for (int e = 0; e < 4; ++e)
+                    if (ow + e < s.wo) row[ow + e] = v[e];
+                }
+              }
+            }
+          }
+#pragma unroll
+          for (int j = 0; j < T::TN; ++j) acc[i][j] = 0.0f;
+        }
+      }
+      // The next stage's copies refill the W slice buffer read two chunks from now: that is
+      // the one just multiplied when a chunk has a single stage.
+      __syncthreads();
+    }
+  }
+  gemm::copy_async_wait<0>();
+}
+
+// ---------------------------------------------------------------------------------------
+// Backward.
+
+constexpr int kCiSlice = 64;    // C_in channels per launch
+constexpr int kCoSlice = 128;   // C_out channels per launch
+constexpr int kBackwardXFloats = 10240;  // 40 KB of x window
+constexpr int kMaxWeightSlots = 50;      // taps + 1 (the bias) that the dW_dw accumulator holds: 7 x 7
+using DtTile = gemm::Tile<kCiSlice, kPixels, 32, 4, 8, 2, 4>;      // dt[ci][px] = W^T dy
+using WeightTile = gemm::Tile<kCoSlice, kCiSlice, 32, 8, 4, 4, 2>;  // dW[co][ci] += dy t^T
+
+constexpr size_t backward_smem_floats() {
+  return size_t(kCoSlice) * kCiSlice        // Ws: W slice [co][ci]
+         + size_t(kCoSlice) * kPixels       // D: dy tile, [co][px], then transposed [px][co]
+         + size_t(kPixels) * kCiSlice       // Tt: t tile transposed [px][ci]
+         + size_t(kCiSlice) * kPixels       // DT: dt tile [ci][px]
+         + kBackwardXFloats                 // X: x window
+         + size_t(kCiSlice) * kMaxWeightSlots;  // DW: dW_dw and db_dw sums of this block
+}
+
+struct BackwardSlice {
+  int64_t ci0, co0;
+  bool first_co, last_co, bias_pw;  // bias_pw: this launch sums dy for db_pw
+};
+
+template <int KH, int KW>
+__global__ __launch_bounds__(kThreads, 1) void fused_backward_kernel(
+    ConvShape s, Geometry g, BackwardSlice slice, const float* __restrict__ x, const float* __restrict__ w_dw,
+    const float* __restrict__ b_dw, const float* __restrict__ w_pw, const float* __restrict__ dy,
+    float* __restrict__ dt_out, float* __restrict__ partial_dw_pw, float* __restrict__ partial_db_pw,
+    float* __restrict__ partial_dw_dw, float* __restrict__ partial_db_dw) {
+  extern __shared__ __align__(16) float smem[];
+  float* Ws = smem;
+  float* D = Ws + kCoSlice * kCiSlice;
+  float* Tt = D + kCoSlice * kPixels;
+  float* DT = Tt + kPixels * kCiSlice;
+  float* X = DT + kCiSlice * kPixels;
+  float* DW = X + kBackwardXFloats;
+  const int tid = threadIdx.x;
+  const int taps = s.kh * s.kw, slots = taps + 1;
+  const int co_count = int(min64(kCoSlice, s.c_out - slice.co0)), ci_count = int(min64(kCiSlice, s.c_in - slice.ci0));
+  const int64_t per_image = g.tiles_h * g.tiles_w, tiles = s.n * per_image;
+
+  for (int i = tid; i < kCiSlice * kMaxWeightSlots; i += kThreads) DW[i] = 0.0f;
+  // W slice: Ws[co][ci] = W[co0 + co][ci0 + ci], zeros outside.
+  for (int idx = tid; idx < kCoSlice * kCiSlice; idx += kThreads) {
+    const int co = idx / kCiSlice, ci = idx % kCiSlice;
+    const bool ok = co < co_count && ci < ci_count;
+    gemm::copy_async_4(&Ws[idx], ok ? w_pw + (slice.co0 + co) * s.c_in + slice.ci0 + ci : w_pw, ok);
+  }
+  gemm::copy_async_commit();
+
+  // dy rows of this slice for the tile at (img, oh0, ow0), pixel-major or channel-major.
+  auto dy_src = [&](int64_t img, int co, int64_t oh, int64_t ow) {
+    return dy + ((img * s.c_out + slice.co0 + co) * s.ho + oh) * s.wo + ow;
+  };
+  auto copy_dy = [&](int64_t img, int64_t oh0, int64_t ow0, bool transposed) {
+    for (int idx = tid; idx < kCoSlice * kPixels; idx += kThreads) {
+      const int co = idx / kPixels, px = idx % kPixels;
+      const int64_t oh = oh0 + px / g.tw, ow = ow0 + px % g.tw;
+      const bool ok = co < co_count && oh < s.ho && ow < s.wo;
+      float* dst = transposed ? &D[px * kCoSlice + gemm::swizzle(px, co)] : &D[co * kPixels + px];
+      gemm::copy_async_4(dst, ok ? dy_src(img, co, oh, ow) : dy, ok);
+    }
+    gemm::copy_async_commit();
+  };
+
+  float acc_w[WeightTile::TM][WeightTile::TN] = {};  // dW_pw partial, across all tiles
+  float bias_pw_sum = 0.0f;                             // db_pw partial of channel co0 + tid
+  for (int64_t tile = blockIdx.x; tile < tiles; tile += gridDim.x) {
+    const int64_t img = tile / per_image, rem = tile % per_image;
+    const int64_t oh0 = (rem / g.tiles_w) * g.th, ow0 = (rem % g.tiles_w) * g.tw;
+
+    // 1. dy, channel-major, for dt = W^T dy.
+    copy_dy(img, oh0, ow0, false);
+    gemm::copy_async_wait<0>();
+    __syncthreads();
+    float acc_dt[DtTile::TM][DtTile::TN] = {};
+    gemm::multiply_chunk<DtTile, false, false>(Ws, D, acc_dt, tid, kCoSlice);
+    __syncthreads();  // D is about to be refilled
+
+    // 2. dy again, pixel-major, for dW_pw; in flight while dt is stored and t recomputed.
+    copy_dy(img, oh0, ow0, true);
+
+    // 3. dt: add the earlier C_out slices' share, store it; on the last slice keep it for dW_dw.
+#pragma unroll
+    for (int i = 0; i < DtTile::TM; ++i) {
+      const int ci = DtTile::row(tid, i);
+#pragma unroll
+      for (int j = 0; j < DtTile::TN; ++j) {
+        const int px = DtTile::col(tid, j);
+        const int64_t oh = oh0 + px / g.tw, ow = ow0 + px % g.tw;
+        const bool ok = ci < ci_count && oh < s.ho && ow < s.wo;
+        float v = acc_dt[i][j];
+        float* out = dt_out + ((img * s.c_in + slice.ci0 + ci) * s.ho + oh) * s.wo + ow;
+        if (ok && !slice.first_co) v += *out;
+        if (ok) *out = v;
+        DT[ci * kPixels + px] = ok ? v : 0.0f;
+      }
+    }
+    __syncthreads();
+
+    // 4. t, recomputed, transposed into Tt; with the last C_out slice, dW_dw and db_dw.
+    const int64_t col0 = ow0 * s.sw - s.pw;
+    const int offset = s.w % 4 == 0 ? int(col0 - depthwise::floor_div(col0, 4) * 4) : 0;
+    for (int c_first = 0; c_first < kCiSlice; c_first += g.sub_channels) {
+      if (c_first > 0) __syncthreads();  // the previous channels' window is no longer read
+      copy_x_window(X, x, s, g, img, slice.ci0 + c_first, g.sub_channels, oh0, ow0, tid);
+      gemm::copy_async_commit();
+      gemm::copy_async_wait<0>();  // also the pixel-major dy: both are needed from here on
+      __syncthreads();
+      for (int item = tid; item < g.sub_channels * kRunsPerChannel; item += kThreads) {
+        const int ch = item / kRunsPerChannel, run = item % kRunsPerChannel;
+        const int ci = c_first + ch;
+        const int64_t c = slice.ci0 + ci;
+        const bool valid = ci < ci_count;
+        DepthwiseWeights<KH, KW> wr;
+        wr.load(w_dw, c, valid);
+        const float bias = b_dw && valid ? __ldg(b_dw + c) : 0.0f;
+        const int p0 = run * kRun;
+        float t[kRun], dtv[kRun];
+#pragma unroll
+        for (int q = 0; q < kRun; ++q) {
+          t[q] = bias;
+          dtv[q] = DT[ci * kPixels + p0 + q];
+        }
+        if (slice.last_co) {
+          // The 8 runs of a channel are 8 consecutive lanes, all active together: reduce each
+          // tap's sum there and let the first add it to the block's total (one writer each).
+          const unsigned lanes = __activemask();
+          auto add = [&](int slot, float v) {
+#pragma unroll
+            for (int off = kRunsPerChannel / 2; off > 0; off /= 2) v += __shfl_down_sync(lanes, v, off, kRunsPerChannel);
+            if (run == 0) DW[ci * kMaxWeightSlots + slot] += v;
+          };
+          depthwise_run<KH, KW, true>(X + ch * g.window_floats(), g, s, p0 / g.tw, p0 % g.tw, offset, wr,
+                                      w_dw + (valid ? c : 0) * taps, valid, t, dtv, add);
+          float dt_sum = 0.f;
+#pragma unroll
+          for (int q = 0; q < kRun; ++q) dt_sum += dtv[q];
+          add(taps, dt_sum);
+        } else {
+          depthwise_run<KH, KW, false>(X + ch * g.window_floats(), g, s, p0 / g.tw, p0 % g.tw, offset, wr,
+                                       w_dw + (valid ? c : 0) * taps, valid, t, dtv, [](int, float) {});
+        }
+#pragma unroll
+        for (int q = 0; q < kRun; ++q) Tt[(p0 + q) * kCiSlice + gemm::swizzle(p0 + q, ci)] = t[q];
+      }
+    }
+    __syncthreads();
+
+    // 5. dW_pw += dy t^T over the tile's pixels; db_pw from the same dy.
+    gemm::multiply_chunk<WeightTile, true, true>(D, Tt, acc_w, tid, kPixels);
+    if (slice.bias_pw && tid < co_count)
+      for (int px = 0; px < kPixels; ++px) bias_pw_sum += D[px * kCoSlice + gemm::swizzle(px, tid)];
+    __syncthreads();  // D, Tt and DT are refilled by the next tile
+  }
+  gemm::copy_async_wait<0>();
+
+  // Partials of this block, laid out [output][block] for reduce_partials.
+  const int64_t blocks = gridDim.x;
+#pragma unroll
+  for (int i = 0; i < WeightTile::TM; ++i)
+#pragma unroll
+    for (int j = 0; j < WeightTile::TN; ++j) {
+      const int co = WeightTile::row(tid, i), ci = WeightTile::col(tid, j);
+      if (co < co_count && ci < ci_count)
+        partial_dw_pw[((slice.co0 + co) * s.c_in + slice.ci0 + ci) * blocks + blockIdx.x] = acc_w[i][j];
+    }
+  if (slice.bias_pw && tid < co_count) partial_db_pw[(slice.co0 + tid) * blocks + blockIdx.x] = bias_pw_sum;
+  if (slice.last_co) {
+    __syncthreads();
+    for (int idx = tid; idx < ci_count * slots; idx += kThreads) {
+      const int ci = idx / slots, slot = idx % slots;
+      const float v = DW[ci * kMaxWeightSlots + slot];
+      if (slot < taps) partial_dw_dw[((slice.ci0 + ci) * taps + slot) * blocks + blockIdx.x] = v;
+      else if (partial_db_dw) partial_db_dw[(slice.ci0 + ci) * blocks + blockIdx.x] = v;
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// Host side.
+
+struct Plan {
+  ConvShape s;
+  Geometry forward_geometry, backward_geometry;
+  TileShape dx_tile;
+  int64_t dx_tiles_h = 0, dx_tiles_w = 0;
+  int forward_grid = 1, backward_grid = 1;
+  bool small_m = false;
+  float* dt = nullptr;
+  float* partial_dw_pw = nullptr;
+  float* partial_db_pw = nullptr;
+  float* partial_dw_dw = nullptr;
+  float* partial_db_dw = nullptr;
+};
+
+template <class T, int KH, int KW>
+struct LaunchFusedForward {
+  static void run(const Plan& q, const DeviceTensors& d, cudaStream_t st) {
+    fused_forward_kernel<T, KH, KW><<<unsigned(q.forward_grid), kThreads, forward_smem_bytes<T>(), st>>>(
+        q.s, q.forward_geometry, d.x, d.w_dw, d.b_dw, d.w_pw, d.b_pw, d.y);
+    DSCONV_LAUNCH_CHECK();
+  }
+  static void prepare() {
+    DSCONV_CUDA_CHECK(cudaFuncSetAttribute(fused_forward_kernel<T, KH, KW>,
+                                           cudaFuncAttributeMaxDynamicSharedMemorySize, int(forward_smem_bytes<T>())));
+  }
+};
+template <int KH, int KW>
+struct Forward128 : LaunchFusedForward<gemm::Tile<128, kPixels, 32, 8, 8, 2, 4>, KH, KW> {};
+template <int KH, int KW>
+struct Forward64 : LaunchFusedForward<gemm::Tile<64, kPixels, 32, 4, 8, 2, 4>, KH, KW> {};
+
+template <int KH, int KW>
+struct LaunchFusedBackward {
+  static void run(const Plan& q, const DeviceTensors& d, BackwardSlice slice, cudaStream_t st) {
+    fused_backward_kernel<KH, KW><<<unsigned(q.backward_grid), kThreads, backward_smem_floats() * sizeof(float), st>>>(
+        q.s, q.backward_geometry, slice, d.x, d.w_dw, d.b_dw, d.w_pw, d.dy, q.dt, q.partial_dw_pw, q.partial_db_pw,
+        q.partial_dw_dw, q.partial_db_dw);
+    DSCONV_LAUNCH_CHECK();
+  }
+  static void prepare() {
+    DSCONV_CUDA_CHECK(cudaFuncSetAttribute(fused_backward_kernel<KH, KW>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                           int(backward_smem_floats() * sizeof(float))));
+  }
+};
+
+template <int KH, int KW>
+struct LaunchDx {
+  static void run(const Plan& q, const DeviceTensors& d, cudaStream_t st) {
+    const int64_t blocks = q.s.n * q.s.c_in * q.dx_tiles_h * q.dx_tiles_w;
+    depthwise_backward_data_kernel<KH, KW><<<unsigned(blocks), depthwise::kThreads, q.dx_tile.window_bytes(), st>>>(
+        q.s, q.dx_tile, q.dx_tiles_h, q.dx_tiles_w, q.dt, d.w_dw, d.dx);
+    DSCONV_LAUNCH_CHECK();
+  }
+};
+
+// Calls fn(Launch<KH, KW>{}) for the kernel sizes with weights in registers (1 x 1 and 3 x 3:
+// larger ones spill next to the GEMM's accumulators), else fn(Launch<0, 0>{}).
+template <template <int, int> class Launch, class Fn>
+void by_kernel_size(int kh, int kw, Fn&& fn) {
+  if (kh == 3 && kw == 3) return fn(Launch<3, 3>{});
+  if (kh == 1 && kw == 1) return fn(Launch<1, 1>{});
+  fn(Launch<0, 0>{});
+}
+
+class Fused final : public Kernel {
+ public:
+  std::string_view name() const override { return "fused"; }
+  std::string_view summary() const override {
+    return "depthwise into shared memory + FFMA GEMM in one kernel, t never in device memory; backward fused "
+           "per tile (dt, t, dW_pw, dW_dw), dx in a second pass; deterministic";
+  }
+
+  std::string unsupported_reason(const Problem& p) const override {
+    const ConvShape s = conv_shape(p);
+    if (make_geometry(s, kForwardXFloats, kChunk).sub_channels == 0 ||
+        make_geometry(s, kBackwardXFloats, kCiSlice).sub_channels == 0)
+      return fmt::format("the x window of one channel under a 128-pixel tile ({} x {} taps, stride {}x{}, dilation "
+                         "{}x{}) exceeds the shared memory a fused block stages",
+                         p.conv.kh, p.conv.kw, p.conv.stride_h, p.conv.stride_w, p.conv.dil_h, p.conv.dil_w);
+    if (p.taps() + 1 > kMaxWeightSlots)
+      return fmt::format("{} taps: the fused backward keeps at most {} per channel", p.taps(), kMaxWeightSlots - 1);
+    if (input_space_tile(p).rows == 0) return "the dx pass's dt window exceeds shared memory";
+    if (p.n * p.c_in * ((p.h + 15) / 16) * ((p.w + 63) / 64) >= (int64_t(1) << 31))
+      return "more dx tiles than a grid holds (2^31 - 1 blocks)";
+    return {};
+  }
+
+  void prepare(const Problem& p, Workspace& ws) const override {
+    Plan q;
+    q.s = conv_shape(p);
+    q.forward_geometry = make_geometry(q.s, kForwardXFloats, kChunk);
+    q.backward_geometry = make_geometry(q.s, kBackwardXFloats, kCiSlice);
+    q.dx_tile = input_space_tile(p);
+    q.dx_tiles_h = ceil_div(q.s.h, q.dx_tile.rows);
+    q.dx_tiles_w = ceil_div(q.s.w, q.dx_tile.cols);
+    q.small_m = p.c_out <= 64;
+    int device = 0, sms = 0;
+    DSCONV_CUDA_CHECK(cudaGetDevice(&device));
+    DSCONV_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
+    const int64_t pixel_tiles = p.n * q.forward_geometry.tiles_h * q.forward_geometry.tiles_w;
+    const int64_t m_tiles = (p.c_out + (q.small_m ? 64 : 128) - 1) / (q.small_m ? 64 : 128);
+    q.forward_grid = int(std::min<int64_t>(pixel_tiles * m_tiles, 2 * int64_t(sms)));
+    q.backward_grid =
+        int(std::min<int64_t>(p.n * q.backward_geometry.tiles_h * q.backward_geometry.tiles_w, int64_t(sms)));
+    by_kernel_size<Forward128>(p.conv.kh, p.conv.kw, [](auto launch) { launch.prepare(); });
+    by_kernel_size<Forward64>(p.conv.kh, p.conv.kw, [](auto launch) { launch.prepare(); });
+    by_kernel_size<LaunchFusedBackward>(p.conv.kh, p.conv.kw, [](auto launch) { launch.prepare(); });
+
+    const size_t blocks = size_t(q.backward_grid);
+    q.dt = ws.allocate_array<float>(size_t(p.t_elems()));
+    q.partial_dw_pw = ws.allocate_array<float>(size_t(p.c_out * p.c_in) * blocks);
+    q.partial_dw_dw = ws.allocate_array<float>(size_t(p.c_in * p.taps()) * blocks);
+    if (p.bias) {
+      q.partial_db_pw = ws.allocate_array<float>(size_t(p.c_out) * blocks);
+      q.partial_db_dw = ws.allocate_array<float>(size_t(p.c_in) * blocks);
+    }
+    ws.plan = q;
+  }
+
+  void forward(const Problem& p, const DeviceTensors& d, Workspace& ws, cudaStream_t st) const override {
+    const Plan& q = std::any_cast<const Plan&>(ws.plan);
+    if (q.small_m) by_kernel_size<Forward64>(p.conv.kh, p.conv.kw, [&](auto launch) { launch.run(q, d, st); });
+    else by_kernel_size<Forward128>(p.conv.kh, p.conv.kw, [&](auto launch) { launch.run(q, d, st); });
+  }
+
+  void backward(const Problem& p, const DeviceTensors& d, Workspace& ws, cudaStream_t st) const override {
+    for (const Stage& stage : stages(p, Pass::backward, d, ws)) stage.launch(st);
+  }
+
+  std::vector<Stage> stages(const Problem& p, Pass pass, const DeviceTensors& d, Workspace& ws) const override {
+    if (pass != Pass::backward) return {};
+    const Plan* q = &std::any_cast<const Plan&>(ws.plan);
+    const double f = sizeof(float), x = double(p.x_elems()), t = double(p.t_elems()), y = double(p.y_elems());
+    std::vector<Stage> stages;
+    stages.push_back({"fused", f * (x + y + t), 4 * t * double(p.c_out) + 4 * t * double(p.taps()),
+                      [p, q, d](cudaStream_t st) {
+                        for (int64_t co0 = 0; co0 < p.c_out; co0 += kCoSlice)
+                          for (int64_t ci0 = 0; ci0 < p.c_in; ci0 += kCiSlice) {
+                            const BackwardSlice slice{ci0, co0, co0 == 0, co0 + kCoSlice >= p.c_out,
+                                                      p.bias && ci0 == 0};
+                            by_kernel_size<LaunchFusedBackward>(p.conv.kh, p.conv.kw,
+                                                                [&](auto launch) { launch.run(*q, d, slice, st); });
+                          }
+                        const int64_t blocks = q->backward_grid;
+                        reduce_partials<<<unsigned(std::min<int64_t>(p.c_out * p.c_in, 65535)), 256, 0, st>>>(
+                            q->partial_dw_pw, blocks, d.dw_pw, p.c_out * p.c_in);
+                        DSCONV_LAUNCH_CHECK();
+                        reduce_partials<<<unsigned(std::min<int64_t>(p.c_in * p.taps(), 65535)), 256, 0, st>>>(
+                            q->partial_dw_dw, blocks, d.dw_dw, p.c_in * p.taps());
+                        DSCONV_LAUNCH_CHECK();
+                        if (p.bias) {
+                          reduce_partials<<<unsigned(std::min<int64_t>(p.c_out, 65535)), 256, 0, st>>>(
+                              q->partial_db_pw, blocks, d.db_pw, p.c_out);
+                          DSCONV_LAUNCH_CHECK();
+                          reduce_partials<<<unsigned(std::min<int64_t>(p.c_in, 65535)), 256, 0, st>>>(
+                              q->partial_db_dw, blocks, d.db_dw, p.c_in);
+                          DSCONV_LAUNCH_CHECK();
+                        }
+                      }});
+    stages.push_back({"dx", f * (t + x), 2 * t * double(p.taps()), [p, q, d](cudaStream_t st) {
+                        by_kernel_size<LaunchDx>(p.conv.kh, p.conv.kw, [&](auto launch) { launch.run(*q, d, st); });
+                      }});
+    return stages;
+  }
+};
+
+}  // namespace
+
+const Kernel& fused_kernel() {
+  static const Fused kernel;
+  return kernel;
+}
+
+}  // namespace dsconv
