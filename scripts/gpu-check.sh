@@ -98,7 +98,7 @@ if wants sanitize; then
 fi
 
 if wants bench && "$dsconv" --help 2>/dev/null | grep -q ' bench'; then
-  run_stage bench_seed 0 "$dsconv" bench --impl "$impls" --problem seed --pass both --json "$logs/bench-seed.json"
+  run_stage bench_seed 0 "$dsconv" bench --impl "$impls" --problem seed --pass both --stages --json "$logs/bench-seed.json"
 fi
 
 if wants sweeps; then
