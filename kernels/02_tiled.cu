@@ -236,8 +236,8 @@ struct Plan {
 template <int KH, int KW>
 struct LaunchForward {
   static void run(const Plan& q, const float* x, const float* w, const float* b, float* t, cudaStream_t st) {
-    const int64_t blocks = q.s.n * q.s.c_in * q.fwd_tiles_h * q.fwd_tiles_w;
-    depthwise_forward_kernel<KH, KW><<<unsigned(blocks), depthwise::kThreads, q.forward_tile.window_bytes(), st>>>(
+    const int64_t blocks = depthwise_blocks(q.s.n * q.s.c_in, q.fwd_tiles_h, q.fwd_tiles_w);
+    depthwise_forward_kernel<KH, KW><<<unsigned(blocks), depthwise::kThreads, 2 * q.forward_tile.window_bytes(), st>>>(
         q.s, q.forward_tile, q.fwd_tiles_h, q.fwd_tiles_w, x, w, b, t);
     DSCONV_LAUNCH_CHECK();
   }
@@ -245,8 +245,8 @@ struct LaunchForward {
 template <int KH, int KW>
 struct LaunchBackwardData {
   static void run(const Plan& q, const float* dt, const float* w, float* dx, cudaStream_t st) {
-    const int64_t blocks = q.s.n * q.s.c_in * q.data_tiles_h * q.data_tiles_w;
-    depthwise_backward_data_kernel<KH, KW><<<unsigned(blocks), depthwise::kThreads, q.data_tile.window_bytes(), st>>>(
+    const int64_t blocks = depthwise_blocks(q.s.n * q.s.c_in, q.data_tiles_h, q.data_tiles_w);
+    depthwise_backward_data_kernel<KH, KW><<<unsigned(blocks), depthwise::kThreads, 2 * q.data_tile.window_bytes(), st>>>(
         q.s, q.data_tile, q.data_tiles_h, q.data_tiles_w, dt, w, dx);
     DSCONV_LAUNCH_CHECK();
   }
@@ -255,7 +255,7 @@ template <int KH, int KW>
 struct LaunchBackwardWeight {
   static void run(const Plan& q, const float* x, const float* dt, int slots, cudaStream_t st) {
     const int64_t blocks = q.s.n * q.s.c_in * (q.weight_groups_per_channel / q.s.n);
-    depthwise_backward_weight_kernel<KH, KW><<<unsigned(blocks), depthwise::kThreads, q.forward_tile.window_bytes(), st>>>(
+    depthwise_backward_weight_kernel<KH, KW><<<unsigned(blocks), depthwise::kThreads, 2 * q.forward_tile.window_bytes(), st>>>(
         q.s, q.forward_tile, q.fwd_tiles_h, q.fwd_tiles_w, q.weight_group, x, dt, q.depthwise_partial, slots);
     DSCONV_LAUNCH_CHECK();
   }

@@ -21,13 +21,14 @@ constexpr int kDepthwiseSmemFloats = depthwise::kMaxWindowFloats;
 // ---------------------------------------------------------------------------------------
 // Depthwise forward: t = w_dw (*) x + b_dw.
 
-// The block's tile within its plane; blocks enumerate (plane, tile row, tile column).
+// Tile `index` (row-major) of a plane: its first output row and column. Tile counts within
+// a plane and blocks within a grid fit in 32 bits, and 32-bit division stays inline where
+// 64-bit division is a function call that spills registers around it.
 struct PlaneTile {
-  int64_t plane, row0, col0;
+  int64_t row0, col0;
 };
-__device__ inline PlaneTile plane_tile(int64_t block, int64_t tiles_h, int64_t tiles_w, const TileShape& tile) {
-  const int64_t per_plane = tiles_h * tiles_w, rem = block % per_plane;
-  return {block / per_plane, (rem / tiles_w) * tile.rows, (rem % tiles_w) * tile.cols};
+__device__ inline PlaneTile plane_tile(int index, int tiles_w, const TileShape& tile) {
+  return {int64_t(unsigned(index) / unsigned(tiles_w)) * tile.rows, int64_t(unsigned(index) % unsigned(tiles_w)) * tile.cols};
 }
 
 // The 4 outputs of one row that a thread makes: sum over taps of w * window, where `src`
@@ -56,43 +57,61 @@ __device__ __forceinline__ void depthwise_row(const float* src, int pitch, const
   }
 }
 
+// The plane of this block and the tiles [first, last) of it that the block walks.
+struct TileGroup {
+  int64_t plane;
+  int first, last;
+};
+__device__ inline TileGroup tile_group(int tiles_per_plane, int group) {
+  const unsigned groups = unsigned((tiles_per_plane + group - 1) / group);
+  const int first = int(blockIdx.x % groups) * group;
+  return {int64_t(blockIdx.x / groups), first, min(tiles_per_plane, first + group)};
+}
+
 // KH, KW: the kernel size when known at compile time (weights in registers), 0 otherwise.
+// Each block walks depthwise::kTilesPerBlock tiles of one plane.
 template <int KH, int KW>
-__global__ __launch_bounds__(depthwise::kThreads) void depthwise_forward_kernel(ConvShape s, TileShape tile,
+__global__ __launch_bounds__(depthwise::kThreads, 2) void depthwise_forward_kernel(ConvShape s, TileShape tile,
                                                                                 int64_t tiles_h, int64_t tiles_w,
                                                                                 const float* __restrict__ x,
                                                                                 const float* __restrict__ w_dw,
                                                                                 const float* __restrict__ b_dw,
                                                                                 float* __restrict__ t) {
-  extern __shared__ __align__(16) float window[];
+  extern __shared__ __align__(16) float windows[];
   const int kh = KH ? KH : s.kh, kw = KW ? KW : s.kw;
-  const PlaneTile pt = plane_tile(blockIdx.x, tiles_h, tiles_w, tile);
-  const int64_t c = pt.plane % s.c_in;
+  const TileGroup group = tile_group(int(tiles_h * tiles_w), depthwise::kTilesPerBlock);
+  const int64_t c = unsigned(group.plane) % unsigned(s.c_in);  // planes < 2^31: the grid says so
   const int pitch = tile.src_cols;
-  const int offset = depthwise::stage_window(x + pt.plane * s.in_pixels(), s.h, s.w, pt.row0 * s.sh - s.ph,
-                                             tile.src_rows, pt.col0 * s.sw - s.pw,
-                                             depthwise::window(tile.cols, kw, s.sw, s.dw), window, pitch, s.w % 4 == 0);
+  const float* plane = x + group.plane * s.in_pixels();
   float weights[KH * KW > 0 ? KH * KW : 1];
   if constexpr (KH * KW > 0) {
 #pragma unroll
     for (int i = 0; i < KH * KW; ++i) weights[i] = __ldg(w_dw + c * KH * KW + i);
   }
   const float bias = b_dw ? __ldg(b_dw + c) : 0.0f;
-  __syncthreads();
-
   const int ty = threadIdx.x / depthwise::kGroupsPerRow, tx = threadIdx.x % depthwise::kGroupsPerRow;
-  const int64_t ow = pt.col0 + 4 * tx;
-  if (4 * tx >= tile.cols || ow >= s.wo) return;
+
+  auto issue = [&](int64_t index, float* window) {
+    const PlaneTile pt = plane_tile(int(index), int(tiles_w), tile);
+    return depthwise::copy_window_async(plane, s.h, s.w, pt.row0 * s.sh - s.ph, tile.src_rows, pt.col0 * s.sw - s.pw,
+                                        depthwise::window(tile.cols, kw, s.sw, s.dw), window, pitch, s.w % 4 == 0);
+  };
+  auto body = [&](int64_t index, const float* window, int offset) {
+    const PlaneTile pt = plane_tile(int(index), int(tiles_w), tile);
+    const int64_t ow = pt.col0 + 4 * tx;
+    if (4 * tx >= tile.cols || ow >= s.wo) return;
 #pragma unroll
-  for (int r = 0; r < depthwise::kRowsPerThread; ++r) {
-    const int row = ty + r * depthwise::kThreadRows;
-    const int64_t oh = pt.row0 + row;
-    if (row >= tile.rows || oh >= s.ho) break;
-    float acc[4] = {bias, bias, bias, bias};
-    depthwise_row<KH, KW>(window + row * s.sh * pitch + offset + 4 * tx * s.sw, pitch, s, kh, kw, weights,
-                          w_dw + c * kh * kw, acc);
-    depthwise::store4(t + (pt.plane * s.ho + oh) * s.wo, ow, s.wo, acc, s.wo % 4 == 0);
-  }
+    for (int r = 0; r < depthwise::kRowsPerThread; ++r) {
+      const int row = ty + r * depthwise::kThreadRows;
+      const int64_t oh = pt.row0 + row;
+      if (row >= tile.rows || oh >= s.ho) break;
+      float acc[4] = {bias, bias, bias, bias};
+      depthwise_row<KH, KW>(window + row * s.sh * pitch + offset + 4 * tx * s.sw, pitch, s, kh, kw, weights,
+                            w_dw + c * kh * kw, acc);
+      depthwise::store4(t + (group.plane * s.ho + oh) * s.wo, ow, s.wo, acc, s.wo % 4 == 0);
+    }
+  };
+  depthwise::pipelined_tiles(group.first, group.last, windows, tile.src_rows * pitch, issue, body);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -100,7 +119,6 @@ __global__ __launch_bounds__(depthwise::kThreads) void depthwise_forward_kernel(
 // iw + pw - j*dw = ow*sw of w_dw[i][j] * dt[oh][ow]. Tiles are in input space; the staged
 // window is the part of dt that the tile's inputs feed.
 
-__device__ inline int64_t ceil_div_signed(int64_t a, int64_t b) { return -depthwise::floor_div(-a, b); }
 
 // One tap of the transposed convolution: w times the dt value (if any) that reaches inputs
 // (ih, iw + q) through tap (i, j). Plane coordinates fit in 32 bits (h, w <= 2^20), which
@@ -130,50 +148,61 @@ __device__ __forceinline__ void transposed_tap(const ConvShape& s, const float* 
 }
 
 template <int KH, int KW>
-__global__ __launch_bounds__(depthwise::kThreads) void depthwise_backward_data_kernel(
+__global__ __launch_bounds__(depthwise::kThreads, 2) void depthwise_backward_data_kernel(
     ConvShape s, TileShape tile, int64_t tiles_h, int64_t tiles_w, const float* __restrict__ dt,
     const float* __restrict__ w_dw, float* __restrict__ dx) {
-  extern __shared__ __align__(16) float window[];
+  extern __shared__ __align__(16) float windows[];
   const int kh = KH ? KH : s.kh, kw = KW ? KW : s.kw;
-  const PlaneTile pt = plane_tile(blockIdx.x, tiles_h, tiles_w, tile);
-  const int64_t c = pt.plane % s.c_in;
-  const int64_t oh_lo = ceil_div_signed(pt.row0 + s.ph - int64_t(kh - 1) * s.dh, s.sh);
-  const int64_t ow_lo = ceil_div_signed(pt.col0 + s.pw - int64_t(kw - 1) * s.dw, s.sw);
+  const TileGroup group = tile_group(int(tiles_h * tiles_w), depthwise::kTilesPerBlock);
+  const int64_t c = unsigned(group.plane) % unsigned(s.c_in);  // planes < 2^31: the grid says so
   const int pitch = tile.src_cols;
-  const int offset = depthwise::stage_window(dt + pt.plane * s.pixels(), s.ho, s.wo, oh_lo, tile.src_rows, ow_lo,
-                                             tile.src_cols - 8, window, pitch, s.wo % 4 == 0);
+  const float* plane = dt + group.plane * s.pixels();
   float weights[KH * KW > 0 ? KH * KW : 1];
   if constexpr (KH * KW > 0) {
 #pragma unroll
     for (int i = 0; i < KH * KW; ++i) weights[i] = __ldg(w_dw + c * KH * KW + i);
   }
-  __syncthreads();
-
-  const int ty = threadIdx.x / depthwise::kGroupsPerRow, tx = threadIdx.x % depthwise::kGroupsPerRow;
-  const int64_t iw = pt.col0 + 4 * tx;
-  if (4 * tx >= tile.cols || iw >= s.w) return;
   const float* wc = w_dw + c * kh * kw;
+  const int ty = threadIdx.x / depthwise::kGroupsPerRow, tx = threadIdx.x % depthwise::kGroupsPerRow;
+  // The first dt row and column any input of the tile at (row0, col0) reads.
+  // (Plane coordinates fit in 32 bits, and 32-bit division stays inline.)
+  auto lowest_row = [&](int64_t row0) { return -floor_div32(-int(row0 + s.ph - (kh - 1) * s.dh), s.sh); };
+  auto lowest_col = [&](int64_t col0) { return -floor_div32(-int(col0 + s.pw - (kw - 1) * s.dw), s.sw); };
+
+  auto issue = [&](int64_t index, float* window) {
+    const PlaneTile pt = plane_tile(int(index), int(tiles_w), tile);
+    const int oh_lo = lowest_row(pt.row0), ow_lo = lowest_col(pt.col0);
+    return depthwise::copy_window_async(plane, s.ho, s.wo, oh_lo, tile.src_rows, ow_lo, tile.src_cols - 8, window,
+                                        pitch, s.wo % 4 == 0);
+  };
+  auto body = [&](int64_t index, const float* window, int offset) {
+    const PlaneTile pt = plane_tile(int(index), int(tiles_w), tile);
+    const int oh_lo = lowest_row(pt.row0), ow_lo = lowest_col(pt.col0);
+    const int64_t iw = pt.col0 + 4 * tx;
+    if (4 * tx >= tile.cols || iw >= s.w) return;
 #pragma unroll
-  for (int r = 0; r < depthwise::kRowsPerThread; ++r) {
-    const int row = ty + r * depthwise::kThreadRows;
-    const int64_t ih = pt.row0 + row;
-    if (row >= tile.rows || ih >= s.h) break;
-    float acc[4] = {0.f, 0.f, 0.f, 0.f};
-    if constexpr (KH * KW > 0) {
+    for (int r = 0; r < depthwise::kRowsPerThread; ++r) {
+      const int row = ty + r * depthwise::kThreadRows;
+      const int64_t ih = pt.row0 + row;
+      if (row >= tile.rows || ih >= s.h) break;
+      float acc[4] = {0.f, 0.f, 0.f, 0.f};
+      if constexpr (KH * KW > 0) {
 #pragma unroll
-      for (int i = 0; i < KH; ++i)
+        for (int i = 0; i < KH; ++i)
 #pragma unroll
-        for (int j = 0; j < KW; ++j)
-          transposed_tap(s, window, pitch, offset, int(oh_lo), int(ow_lo), int(ih), int(iw), i, j, weights[i * KW + j],
-                         acc);
-    } else {
-      for (int i = 0; i < kh; ++i)
-        for (int j = 0; j < kw; ++j)
-          transposed_tap(s, window, pitch, offset, int(oh_lo), int(ow_lo), int(ih), int(iw), i, j,
-                         __ldg(wc + i * kw + j), acc);
+          for (int j = 0; j < KW; ++j)
+            transposed_tap(s, window, pitch, offset, int(oh_lo), int(ow_lo), int(ih), int(iw), i, j,
+                           weights[i * KW + j], acc);
+      } else {
+        for (int i = 0; i < kh; ++i)
+          for (int j = 0; j < kw; ++j)
+            transposed_tap(s, window, pitch, offset, int(oh_lo), int(ow_lo), int(ih), int(iw), i, j,
+                           __ldg(wc + i * kw + j), acc);
+      }
+      depthwise::store4(dx + (group.plane * s.h + ih) * s.w, iw, s.w, acc, s.w % 4 == 0);
     }
-    depthwise::store4(dx + (pt.plane * s.h + ih) * s.w, iw, s.w, acc, s.w % 4 == 0);
-  }
+  };
+  depthwise::pipelined_tiles(group.first, group.last, windows, tile.src_rows * pitch, issue, body);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -183,7 +212,7 @@ __global__ __launch_bounds__(depthwise::kThreads) void depthwise_backward_data_k
 // partial[(c * slots + slot) * groups_per_channel + n * groups_per_plane + group_index].
 
 template <int KH, int KW>
-__global__ __launch_bounds__(depthwise::kThreads) void depthwise_backward_weight_kernel(
+__global__ __launch_bounds__(depthwise::kThreads, 2) void depthwise_backward_weight_kernel(
     ConvShape s, TileShape tile, int64_t tiles_h, int64_t tiles_w, int group, const float* __restrict__ x,
     const float* __restrict__ dt, float* __restrict__ partial, int slots) {
   extern __shared__ __align__(16) float window[];
@@ -192,8 +221,8 @@ __global__ __launch_bounds__(depthwise::kThreads) void depthwise_backward_weight
   const int kh = KH ? KH : s.kh, kw = KW ? KW : s.kw;
   const int64_t tiles_per_plane = tiles_h * tiles_w;
   const int64_t groups_per_plane = (tiles_per_plane + group - 1) / group;
-  const int64_t plane = blockIdx.x / groups_per_plane, group_index = blockIdx.x % groups_per_plane;
-  const int64_t n = plane / s.c_in, c = plane % s.c_in;
+  const int64_t plane = blockIdx.x / unsigned(groups_per_plane), group_index = blockIdx.x % unsigned(groups_per_plane);
+  const int64_t n = unsigned(plane) / unsigned(s.c_in), c = unsigned(plane) % unsigned(s.c_in);
   const int pitch = tile.src_cols;
   const int ty = threadIdx.x / depthwise::kGroupsPerRow, tx = threadIdx.x % depthwise::kGroupsPerRow;
 
@@ -209,14 +238,33 @@ __global__ __launch_bounds__(depthwise::kThreads) void depthwise_backward_weight
   float acc[kTaps] = {};
   float bias_acc = 0.f;
   const int64_t first = group_index * group, last = min64(tiles_per_plane, first + group);
+  const float* x_plane = x + plane * s.in_pixels();
+  const int window_floats = tile.src_rows * pitch;
+  // The pipeline of depthwise::pipelined_tiles, written out: the accumulators stay in
+  // registers only when no lambda holds them by reference.
+  auto issue = [&](int64_t tile_index, float* win) {
+    const PlaneTile pt = plane_tile(int(tile_index), int(tiles_w), tile);
+    const int offset = depthwise::copy_window_async(x_plane, s.h, s.w, pt.row0 * s.sh - s.ph, tile.src_rows,
+                                                    pt.col0 * s.sw - s.pw, depthwise::window(tile.cols, kw, s.sw, s.dw),
+                                                    win, pitch, s.w % 4 == 0);
+    gemm::copy_async_commit();
+    return offset;
+  };
+  int offset_even = issue(first, window), offset_odd = 0;
   for (int64_t tile_index = first; tile_index < last; ++tile_index) {
-    const PlaneTile pt = plane_tile(plane * tiles_per_plane + tile_index, tiles_h, tiles_w, tile);
-    if (tile_index != first) __syncthreads();  // the previous tile's window is no longer read
-    const int offset = depthwise::stage_window(x + plane * s.in_pixels(), s.h, s.w, pt.row0 * s.sh - s.ph,
-                                               tile.src_rows, pt.col0 * s.sw - s.pw,
-                                               depthwise::window(tile.cols, kw, s.sw, s.dw), window, pitch,
-                                               s.w % 4 == 0);
+    const int buf = int((tile_index - first) & 1);
+    if (tile_index + 1 < last) {
+      const int next = issue(tile_index + 1, window + (buf ^ 1) * window_floats);
+      if (buf) offset_even = next;
+      else offset_odd = next;
+      gemm::copy_async_wait<1>();
+    } else {
+      gemm::copy_async_wait<0>();
+    }
     __syncthreads();
+    const float* win = window + buf * window_floats;
+    const int offset = buf ? offset_odd : offset_even;
+    const PlaneTile pt = plane_tile(int(tile_index), int(tiles_w), tile);
     // This thread's dt values (zero outside the tile) and the window under tap (0, 0).
     float g[depthwise::kRowsPerThread][4] = {};
     const float* base[depthwise::kRowsPerThread];
@@ -225,26 +273,31 @@ __global__ __launch_bounds__(depthwise::kThreads) void depthwise_backward_weight
       const int row = ty + r * depthwise::kThreadRows;
       const int64_t oh = pt.row0 + row, ow = pt.col0 + 4 * tx;
       if (row < tile.rows && oh < s.ho)
+#pragma unroll
         for (int q = 0; q < 4; ++q)
           if (4 * tx + q < tile.cols && ow + q < s.wo) g[r][q] = __ldg(dt + (plane * s.ho + oh) * s.wo + ow + q);
       bias_acc += (g[r][0] + g[r][1]) + (g[r][2] + g[r][3]);
-      base[r] = window + (row < tile.rows ? row : 0) * s.sh * pitch + offset + 4 * (4 * tx < tile.cols ? tx : 0) * s.sw;
+      base[r] = win + (row < tile.rows ? row : 0) * s.sh * pitch + offset + 4 * (4 * tx < tile.cols ? tx : 0) * s.sw;
     }
-    auto tap_sum = [&](int i, int j, float v) {
+    for (int tap = 0; tap < (KH * KW > 0 ? KH * KW : kh * kw); ++tap) {
+      const int i = KH * KW > 0 ? tap / (KW ? KW : 1) : tap / kw, j = KH * KW > 0 ? tap % (KW ? KW : 1) : tap % kw;
+      float v = 0.f;
 #pragma unroll
       for (int r = 0; r < depthwise::kRowsPerThread; ++r) {
         const float* src = base[r] + i * s.dh * pitch + j * s.dw;
 #pragma unroll
         for (int q = 0; q < 4; ++q) v = fmaf(src[q * s.sw], g[r][q], v);
       }
-      return v;
-    };
-    if constexpr (KH * KW > 0) {
+      if constexpr (KH * KW > 0) {
+        // Templated sizes: the loop is unrolled and every tap's sum stays in a register.
 #pragma unroll
-      for (int tap = 0; tap < KH * KW; ++tap) acc[tap] = tap_sum(tap / KW, tap % KW, acc[tap]);
-    } else {
-      for (int tap = 0; tap < kh * kw; ++tap) emit(tap, tap_sum(tap / kw, tap % kw, 0.f));
+        for (int k = 0; k < kTaps; ++k)
+          if (k == tap) acc[k] += v;
+      } else {
+        emit(tap, v);  // generic sizes: one tile per block, reduced tap by tap
+      }
     }
+    __syncthreads();  // this window is refilled two tiles from now
   }
   if constexpr (KH * KW > 0) {
 #pragma unroll
@@ -255,6 +308,11 @@ __global__ __launch_bounds__(depthwise::kThreads) void depthwise_backward_weight
 
 // ---------------------------------------------------------------------------------------
 // Host side.
+
+// Blocks of the forward and backward-data kernels: each walks kTilesPerBlock tiles of a plane.
+inline int64_t depthwise_blocks(int64_t planes, int64_t tiles_h, int64_t tiles_w) {
+  return planes * ((tiles_h * tiles_w + depthwise::kTilesPerBlock - 1) / depthwise::kTilesPerBlock);
+}
 
 inline TileShape input_space_tile(const Problem& p) {
   // dx tile: the staged dt window of r x c inputs spans about (r - 1 + (k - 1) d) / s + 2 rows.

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 
+#include "kernels/common/async_copy.cuh"
 #include "kernels/common/conv_shape.cuh"
 
 namespace dsconv::depthwise {
@@ -16,7 +17,8 @@ constexpr int kGroupsPerRow = 16;    // threads along a row, each owning 4 adjac
 constexpr int kRowsPerThread = 2;    // each thread makes rows ty and ty + kThreadRows
 constexpr int kMaxTileRows = kThreadRows * kRowsPerThread;
 constexpr int kMaxTileCols = 4 * kGroupsPerRow;
-constexpr int kMaxWindowFloats = 12 * 1024 - 64;  // within the 48 KB a block may take by default
+constexpr int kMaxWindowFloats = 6 * 1024 - 32;   // two windows within the 48 KB a block may take by default
+constexpr int kTilesPerBlock = 4;                 // tiles a block walks, the next one's window in flight
 
 __host__ __device__ inline int64_t floor_div(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
 
@@ -73,6 +75,56 @@ __device__ inline int stage_window(const float* __restrict__ plane, int64_t plan
     smem[r * pitch + c] = gr >= 0 && gr < plane_h && gc >= 0 && gc < plane_w ? __ldg(plane + gr * plane_w + gc) : 0.0f;
   }
   return 0;
+}
+
+// The same as stage_window, with asynchronous copies: the caller commits and waits.
+__device__ inline int copy_window_async(const float* __restrict__ plane, int64_t plane_h, int64_t plane_w,
+                                        int64_t row0, int rows, int64_t col0, int cols, float* __restrict__ smem,
+                                        int pitch, bool vector) {
+  if (vector) {
+    const int64_t start = floor_div(col0, 4) * 4;
+    const int offset = int(col0 - start);
+    const int quads = (offset + cols + 3) / 4;
+    for (int idx = threadIdx.x; idx < rows * quads; idx += blockDim.x) {
+      const int r = idx / quads, q = idx % quads;
+      const int64_t gr = row0 + r, gc = start + 4 * q;
+      const bool ok = gr >= 0 && gr < plane_h && gc >= 0 && gc < plane_w;
+      gemm::copy_async_16(smem + r * pitch + 4 * q, ok ? plane + gr * plane_w + gc : plane, ok);
+    }
+    return offset;
+  }
+  for (int idx = threadIdx.x; idx < rows * cols; idx += blockDim.x) {
+    const int r = idx / cols, c = idx % cols;
+    const int64_t gr = row0 + r, gc = col0 + c;
+    const bool ok = gr >= 0 && gr < plane_h && gc >= 0 && gc < plane_w;
+    gemm::copy_async_4(smem + r * pitch + c, ok ? plane + gr * plane_w + gc : plane, ok);
+  }
+  return 0;
+}
+
+// Runs body(tile, window, offset) for tiles [first, last) of a block, with the window of the
+// next tile copied (by issue(tile, smem), which returns the window's column offset) while the
+// current one is computed. `smem` holds two windows of `window_floats`.
+template <class Issue, class Body>
+__device__ __forceinline__ void pipelined_tiles(int64_t first, int64_t last, float* smem, int window_floats, Issue&& issue,
+                                       Body&& body) {
+  int offset_even = issue(first, smem), offset_odd = 0;
+  gemm::copy_async_commit();
+  for (int64_t tile = first; tile < last; ++tile) {
+    const int buf = int((tile - first) & 1);
+    if (tile + 1 < last) {
+      const int next = issue(tile + 1, smem + (buf ^ 1) * window_floats);
+      if (buf) offset_even = next;
+      else offset_odd = next;
+      gemm::copy_async_commit();
+      gemm::copy_async_wait<1>();
+    } else {
+      gemm::copy_async_wait<0>();
+    }
+    __syncthreads();
+    body(tile, smem + buf * window_floats, buf ? offset_odd : offset_even);
+    __syncthreads();  // this window is refilled two tiles from now
+  }
 }
 
 // Writes 4 adjacent outputs of one row, as one float4 when aligned and inside the row.

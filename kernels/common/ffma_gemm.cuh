@@ -16,6 +16,8 @@
 
 #include <cstdint>
 
+#include "kernels/common/async_copy.cuh"
+
 namespace dsconv::gemm {
 
 constexpr int kThreads = 256;
@@ -78,24 +80,6 @@ __device__ __forceinline__ void multiply_chunk(const float* __restrict__ As, con
 #pragma unroll
       for (int j = 0; j < T::TN; ++j) acc[i][j] = fmaf(a[i], b[j], acc[i][j]);
   }
-}
-
-// Asynchronous global-to-shared copies (cp.async, sm_80+): no registers are spent on
-// staging, and a chunk's copies are in flight while the previous chunk is multiplied.
-// A source size of 0 writes zeros: that is how padding and ragged edges are filled.
-__device__ __forceinline__ void copy_async_4(float* dst, const float* src, bool valid) {
-  const unsigned d = static_cast<unsigned>(__cvta_generic_to_shared(dst));
-  asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;\n" ::"r"(d), "l"(src), "r"(valid ? 4 : 0));
-}
-__device__ __forceinline__ void copy_async_16(float* dst, const float* src, bool valid) {
-  const unsigned d = static_cast<unsigned>(__cvta_generic_to_shared(dst));
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(d), "l"(src), "r"(valid ? 16 : 0));
-}
-__device__ __forceinline__ void copy_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
-// Waits until at most `kPending` committed groups are still in flight.
-template <int kPending>
-__device__ __forceinline__ void copy_async_wait() {
-  asm volatile("cp.async.wait_group %0;\n" ::"n"(kPending));
 }
 
 // Copies a ROWS x BK slice of a row-major matrix whose rows are contiguous along k
