@@ -44,28 +44,43 @@ namespace {
 
 constexpr int kThreads = gemm::kThreads;
 constexpr int kPixels = 128;   // pixels per tile
-constexpr int kRun = 16;       // consecutive pixels of one row a thread computes in the depthwise
-constexpr int kRunsPerChannel = kPixels / kRun;
+// Depthwise work of a tile: each channel's 128 pixels are split into runs, run r taking pixels
+// r, r + runs, r + 2 runs, ...: the lanes of one channel read adjacent window elements at
+// each step. The forward pass, next to the GEMM's 64 accumulators, takes short runs (fewer
+// registers); the backward pass, with registers to spare, long ones.
+constexpr int kForwardRun = 8, kBackwardRun = 16;
 constexpr int kChunk = 32;     // C_in channels per GEMM k-chunk (forward)
 
 // The pixel tile and the x window behind it; host-computed, passed by value.
 struct Geometry {
-  int th = 4, tw = 32;             // tile rows and columns, th * tw == kPixels, tw a multiple of kRun
+  int th = 4, tw = 32;             // tile rows and columns, th * tw == kPixels, tw a power of 2
+  int tw_shift = 5;                // log2(tw)
   int win_rows = 0, win_cols = 0;  // x window per channel; win_cols a multiple of 4
+  int channel_stride = 0;          // floats from one channel's window to the next
   int64_t tiles_h = 0, tiles_w = 0;
   int sub_channels = 0;            // channels staged at once
-  __host__ __device__ int window_floats() const { return win_rows * win_cols; }
+  __host__ __device__ int window_floats() const { return channel_stride; }
 };
 
-Geometry make_geometry(const ConvShape& s, int max_window_floats, int max_sub_channels) {
+// `run`: the pixels per thread run, which sets how many lanes read each channel's window at
+// once (kPixels / run) and so the channel stride that keeps those reads conflict-free.
+Geometry make_geometry(const ConvShape& s, int max_window_floats, int max_sub_channels, int run) {
   Geometry g;
   if (s.wo < 32) {  // narrow images waste less of an 8 x 16 tile
     g.th = 8;
     g.tw = 16;
+    g.tw_shift = 4;
   }
   g.win_rows = depthwise::window(g.th, s.kh, s.sh, s.dh);
   // + 3: a 16-byte-aligned start may sit up to 3 columns left of the window.
   g.win_cols = (depthwise::window(g.tw, s.kw, s.sw, s.dw) + 3 + 3) / 4 * 4;
+  // The channels a warp's lanes touch at once (16 lanes each on 16 adjacent pixels, or 8 on 8)
+  // fall on different banks when a channel's stride is 16 (or 8 or 24) floats past a
+  // multiple of 32.
+  const int lanes = kPixels / run;
+  g.channel_stride = g.win_rows * g.win_cols;
+  while (lanes == 16 ? g.channel_stride % 32 != 16 : g.channel_stride % 32 != 8 && g.channel_stride % 32 != 24)
+    g.channel_stride += 4;
   g.tiles_h = (s.ho + g.th - 1) / g.th;
   g.tiles_w = (s.wo + g.tw - 1) / g.tw;
   g.sub_channels = 0;
@@ -120,21 +135,31 @@ struct DepthwiseWeights {
   }
 };
 
-// One run of kRun consecutive outputs of one row of one channel, from the staged window:
-// t[q] = bias + sum over taps of w * X[row * sh + i * dh][(col0 + q) * sw + j * dw + offset].
-// With kWeightGrad, also hands sink(tap, sum over q of X[...] * dt[q]) each tap's share of
-// dW_dw.
-template <int KH, int KW, bool kWeightGrad, class Sink>
+// Pixel q of a thread's run.
+template <int kRun>
+__device__ __forceinline__ int run_pixel(int run, int q) { return run + q * (kPixels / kRun); }
+
+// The kRun outputs of a run of one channel, from the staged window:
+// t[q] = bias + sum over taps of w * X[row * sh + i * dh][col * sw + j * dw + offset] for
+// pixel (row, col) = run_pixel(run, q) of the tile. With kWeightGrad, also hands
+// sink(tap, sum over q of X[...] * dt[q]) each tap's share of dW_dw.
+template <int kRun, int KH, int KW, bool kWeightGrad, class Sink>
 __device__ __forceinline__ void depthwise_run(const float* __restrict__ window, const Geometry& g, const ConvShape& s,
-                                              int row, int col0, int offset, const DepthwiseWeights<KH, KW>& wr,
+                                              int run, int offset, const DepthwiseWeights<KH, KW>& wr,
                                               const float* __restrict__ w_global, bool channel_valid,
                                               float (&t)[kRun], const float (&dt)[kRun], Sink&& sink) {
+  int base[kRun];  // window offset of each pixel under tap (0, 0)
+#pragma unroll
+  for (int q = 0; q < kRun; ++q) {
+    const int p = run_pixel<kRun>(run, q), row = p >> g.tw_shift, col = p & (g.tw - 1);
+    base[q] = row * s.sh * g.win_cols + col * s.sw + offset;
+  }
   auto tap = [&](int i, int j, float wv) {
-    const float* src = window + (row * s.sh + i * s.dh) * g.win_cols + col0 * s.sw + j * s.dw + offset;
+    const float* src = window + i * s.dh * g.win_cols + j * s.dw;
     float grad = 0.0f;
 #pragma unroll
     for (int q = 0; q < kRun; ++q) {
-      const float xv = src[q * s.sw];
+      const float xv = src[base[q]];
       t[q] = fmaf(wv, xv, t[q]);
       if constexpr (kWeightGrad) grad = fmaf(xv, dt[q], grad);
     }
@@ -160,7 +185,9 @@ __device__ __forceinline__ void depthwise_run(const float* __restrict__ window, 
 // ---------------------------------------------------------------------------------------
 // Forward.
 
-constexpr int kForwardXFloats = 7680;  // 30 KB per x buffer: 32 channels of a 6 x 40 window (3 x 3, stride 1)
+// 31 KB per x buffer: 32 channels of a 6 x 40 window (3 x 3, stride 1) at a stride of 248;
+// two blocks of 112.6 KB fill the multiprocessor's 228 KB.
+constexpr int kForwardXFloats = 7936;
 template <class T>
 constexpr size_t forward_smem_bytes() {
   return sizeof(float) * (size_t(2) * kChunk * T::BM + size_t(kChunk) * kPixels + 2 * size_t(kForwardXFloats));
@@ -224,24 +251,24 @@ __global__ __launch_bounds__(kThreads, 2) void fused_forward_kernel(ConvShape s,
     const float* window_base = Xs + (stage & 1) * kForwardXFloats;
     const int64_t col0 = w.ow0 * s.sw - s.pw;
     const int offset = s.w % 4 == 0 ? int(col0 - depthwise::floor_div(col0, 4) * 4) : 0;
-    for (int item = tid; item < g.sub_channels * kRunsPerChannel; item += kThreads) {
-      const int ch = item / kRunsPerChannel, run = item % kRunsPerChannel;
+    constexpr int kRuns = kPixels / kForwardRun;
+    for (int item = tid; item < g.sub_channels * kRuns; item += kThreads) {
+      const int ch = item / kRuns, run = item % kRuns;
       const int k = w.sub * g.sub_channels + ch;  // row of Bs
       const int64_t c = int64_t(w.chunk) * kChunk + k;
       const bool valid = c < s.c_in;
       DepthwiseWeights<KH, KW> wr;
       wr.load(w_dw, c, valid);
       const float bias = b_dw && valid ? __ldg(b_dw + c) : 0.0f;
-      float t[kRun];
+      float t[kForwardRun];
 #pragma unroll
-      for (int q = 0; q < kRun; ++q) t[q] = bias;
-      const float no_dt[kRun] = {};
-      const int p0 = run * kRun;
-      depthwise_run<KH, KW, false>(window_base + ch * g.window_floats(), g, s, p0 / g.tw, p0 % g.tw, offset, wr,
-                                   w_dw + (valid ? c : 0) * s.kh * s.kw, valid, t, no_dt, [](int, float) {});
+      for (int q = 0; q < kForwardRun; ++q) t[q] = bias;
+      const float no_dt[kForwardRun] = {};
+      depthwise_run<kForwardRun, KH, KW, false>(window_base + ch * g.window_floats(), g, s, run, offset, wr,
+                                                w_dw + (valid ? c : 0) * s.kh * s.kw, valid, t, no_dt,
+                                                [](int, float) {});
 #pragma unroll
-      for (int q = 0; q < kRun; q += 4)
-        *reinterpret_cast<float4*>(&Bs[k * kPixels + p0 + q]) = make_float4(t[q], t[q + 1], t[q + 2], t[q + 3]);
+      for (int q = 0; q < kForwardRun; ++q) Bs[k * kPixels + run_pixel<kForwardRun>(run, q)] = t[q];
     }
     __syncthreads();
 
@@ -360,7 +387,7 @@ __global__ __launch_bounds__(kThreads, 1) void fused_backward_kernel(
     gemm::copy_async_wait<0>();
     __syncthreads();
     float acc_dt[DtTile::TM][DtTile::TN] = {};
-    gemm::multiply_chunk<DtTile, false, false>(Ws, D, acc_dt, tid, kCoSlice);
+    gemm::multiply_chunk<DtTile, false, false, kCoSlice>(Ws, D, acc_dt, tid);
     __syncthreads();  // D is about to be refilled
 
     // 2. dy again, pixel-major, for dW_pw; in flight while dt is stored and t recomputed.
@@ -393,20 +420,20 @@ __global__ __launch_bounds__(kThreads, 1) void fused_backward_kernel(
       gemm::copy_async_commit();
       gemm::copy_async_wait<0>();  // also the pixel-major dy: both are needed from here on
       __syncthreads();
-      for (int item = tid; item < g.sub_channels * kRunsPerChannel; item += kThreads) {
-        const int ch = item / kRunsPerChannel, run = item % kRunsPerChannel;
+      constexpr int kRuns = kPixels / kBackwardRun;
+      for (int item = tid; item < g.sub_channels * kRuns; item += kThreads) {
+        const int ch = item / kRuns, run = item % kRuns;
         const int ci = c_first + ch;
         const int64_t c = slice.ci0 + ci;
         const bool valid = ci < ci_count;
         DepthwiseWeights<KH, KW> wr;
         wr.load(w_dw, c, valid);
         const float bias = b_dw && valid ? __ldg(b_dw + c) : 0.0f;
-        const int p0 = run * kRun;
-        float t[kRun], dtv[kRun];
+        float t[kBackwardRun], dtv[kBackwardRun];
 #pragma unroll
-        for (int q = 0; q < kRun; ++q) {
+        for (int q = 0; q < kBackwardRun; ++q) {
           t[q] = bias;
-          dtv[q] = DT[ci * kPixels + p0 + q];
+          dtv[q] = DT[ci * kPixels + run_pixel<kBackwardRun>(run, q)];
         }
         if (slice.last_co) {
           // The 8 runs of a channel are 8 consecutive lanes, all active together: reduce each
@@ -414,27 +441,30 @@ __global__ __launch_bounds__(kThreads, 1) void fused_backward_kernel(
           const unsigned lanes = __activemask();
           auto add = [&](int slot, float v) {
 #pragma unroll
-            for (int off = kRunsPerChannel / 2; off > 0; off /= 2) v += __shfl_down_sync(lanes, v, off, kRunsPerChannel);
+            for (int off = kRuns / 2; off > 0; off /= 2) v += __shfl_down_sync(lanes, v, off, kRuns);
             if (run == 0) DW[ci * kMaxWeightSlots + slot] += v;
           };
-          depthwise_run<KH, KW, true>(X + ch * g.window_floats(), g, s, p0 / g.tw, p0 % g.tw, offset, wr,
-                                      w_dw + (valid ? c : 0) * taps, valid, t, dtv, add);
+          depthwise_run<kBackwardRun, KH, KW, true>(X + ch * g.window_floats(), g, s, run, offset, wr,
+                                                    w_dw + (valid ? c : 0) * taps, valid, t, dtv, add);
           float dt_sum = 0.f;
 #pragma unroll
-          for (int q = 0; q < kRun; ++q) dt_sum += dtv[q];
+          for (int q = 0; q < kBackwardRun; ++q) dt_sum += dtv[q];
           add(taps, dt_sum);
         } else {
-          depthwise_run<KH, KW, false>(X + ch * g.window_floats(), g, s, p0 / g.tw, p0 % g.tw, offset, wr,
-                                       w_dw + (valid ? c : 0) * taps, valid, t, dtv, [](int, float) {});
+          depthwise_run<kBackwardRun, KH, KW, false>(X + ch * g.window_floats(), g, s, run, offset, wr,
+                                                     w_dw + (valid ? c : 0) * taps, valid, t, dtv, [](int, float) {});
         }
 #pragma unroll
-        for (int q = 0; q < kRun; ++q) Tt[(p0 + q) * kCiSlice + gemm::swizzle(p0 + q, ci)] = t[q];
+        for (int q = 0; q < kBackwardRun; ++q) {
+          const int p = run_pixel<kBackwardRun>(run, q);
+          Tt[p * kCiSlice + gemm::swizzle(p, ci)] = t[q];
+        }
       }
     }
     __syncthreads();
 
     // 5. dW_pw += dy t^T over the tile's pixels; db_pw from the same dy.
-    gemm::multiply_chunk<WeightTile, true, true>(D, Tt, acc_w, tid, kPixels);
+    gemm::multiply_chunk<WeightTile, true, true, kPixels>(D, Tt, acc_w, tid);
     if (slice.bias_pw && tid < co_count)
       for (int px = 0; px < kPixels; ++px) bias_pw_sum += D[px * kCoSlice + gemm::swizzle(px, tid)];
     __syncthreads();  // D, Tt and DT are refilled by the next tile
@@ -540,8 +570,8 @@ class Fused final : public Kernel {
 
   std::string unsupported_reason(const Problem& p) const override {
     const ConvShape s = conv_shape(p);
-    if (make_geometry(s, kForwardXFloats, kChunk).sub_channels == 0 ||
-        make_geometry(s, kBackwardXFloats, kCiSlice).sub_channels == 0)
+    if (make_geometry(s, kForwardXFloats, kChunk, kForwardRun).sub_channels == 0 ||
+        make_geometry(s, kBackwardXFloats, kCiSlice, kBackwardRun).sub_channels == 0)
       return fmt::format("the x window of one channel under a 128-pixel tile ({} x {} taps, stride {}x{}, dilation "
                          "{}x{}) exceeds the shared memory a fused block stages",
                          p.conv.kh, p.conv.kw, p.conv.stride_h, p.conv.stride_w, p.conv.dil_h, p.conv.dil_w);
@@ -556,8 +586,8 @@ class Fused final : public Kernel {
   void prepare(const Problem& p, Workspace& ws) const override {
     Plan q;
     q.s = conv_shape(p);
-    q.forward_geometry = make_geometry(q.s, kForwardXFloats, kChunk);
-    q.backward_geometry = make_geometry(q.s, kBackwardXFloats, kCiSlice);
+    q.forward_geometry = make_geometry(q.s, kForwardXFloats, kChunk, kForwardRun);
+    q.backward_geometry = make_geometry(q.s, kBackwardXFloats, kCiSlice, kBackwardRun);
     q.dx_tile = input_space_tile(p);
     q.dx_tiles_h = ceil_div(q.s.h, q.dx_tile.rows);
     q.dx_tiles_w = ceil_div(q.s.w, q.dx_tile.cols);

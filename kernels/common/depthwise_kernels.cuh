@@ -31,11 +31,13 @@ __device__ inline PlaneTile plane_tile(int index, int tiles_w, const TileShape& 
   return {int64_t(unsigned(index) / unsigned(tiles_w)) * tile.rows, int64_t(unsigned(index) % unsigned(tiles_w)) * tile.cols};
 }
 
-// The 4 outputs of one row that a thread makes: sum over taps of w * window, where `src`
-// points at the window element under tap (0, 0) of the first output.
+// The 4 outputs of one row that a thread makes (columns 16 apart, so that a warp's reads
+// of the window are 16 adjacent floats: no bank conflicts): sum over taps of w * window,
+// where `src` points at the window element under tap (0, 0) of the first output.
 template <int KH, int KW>
 __device__ __forceinline__ void depthwise_row(const float* src, int pitch, const ConvShape& s, int kh, int kw,
-                                              const float* weights, const float* w_global, float (&acc)[4]) {
+                                              const float* weights, const float* w_global, int outputs,
+                                              float (&acc)[4]) {
   if constexpr (KH * KW > 0) {
 #pragma unroll
     for (int i = 0; i < KH; ++i) {
@@ -43,7 +45,8 @@ __device__ __forceinline__ void depthwise_row(const float* src, int pitch, const
 #pragma unroll
       for (int j = 0; j < KW; ++j)
 #pragma unroll
-        for (int q = 0; q < 4; ++q) acc[q] = fmaf(weights[i * KW + j], row[q * s.sw + j * s.dw], acc[q]);
+        for (int q = 0; q < 4; ++q)
+          if (q < outputs) acc[q] = fmaf(weights[i * KW + j], row[q * depthwise::kColumnStride * s.sw + j * s.dw], acc[q]);
     }
   } else {
     for (int i = 0; i < kh; ++i) {
@@ -51,7 +54,8 @@ __device__ __forceinline__ void depthwise_row(const float* src, int pitch, const
       for (int j = 0; j < kw; ++j) {
         const float wv = __ldg(w_global + i * kw + j);
 #pragma unroll
-        for (int q = 0; q < 4; ++q) acc[q] = fmaf(wv, row[q * s.sw + j * s.dw], acc[q]);
+        for (int q = 0; q < 4; ++q)
+          if (q < outputs) acc[q] = fmaf(wv, row[q * depthwise::kColumnStride * s.sw + j * s.dw], acc[q]);
       }
     }
   }
@@ -98,17 +102,18 @@ __global__ __launch_bounds__(depthwise::kThreads, 2) void depthwise_forward_kern
   };
   auto body = [&](int64_t index, const float* window, int offset) {
     const PlaneTile pt = plane_tile(int(index), int(tiles_w), tile);
-    const int64_t ow = pt.col0 + 4 * tx;
-    if (4 * tx >= tile.cols || ow >= s.wo) return;
+    const int64_t ow = pt.col0 + tx;
+    if (tx >= tile.cols || ow >= s.wo) return;
+    const int outputs = (tile.cols - tx + depthwise::kColumnStride - 1) / depthwise::kColumnStride;
 #pragma unroll
     for (int r = 0; r < depthwise::kRowsPerThread; ++r) {
       const int row = ty + r * depthwise::kThreadRows;
       const int64_t oh = pt.row0 + row;
       if (row >= tile.rows || oh >= s.ho) break;
       float acc[4] = {bias, bias, bias, bias};
-      depthwise_row<KH, KW>(window + row * s.sh * pitch + offset + 4 * tx * s.sw, pitch, s, kh, kw, weights,
-                            w_dw + c * kh * kw, acc);
-      depthwise::store4(t + (group.plane * s.ho + oh) * s.wo, ow, s.wo, acc, s.wo % 4 == 0);
+      depthwise_row<KH, KW>(window + row * s.sh * pitch + offset + tx * s.sw, pitch, s, kh, kw, weights,
+                            w_dw + c * kh * kw, outputs, acc);
+      depthwise::store_spaced(t + (group.plane * s.ho + oh) * s.wo, ow, s.wo, tx, tile.cols, acc);
     }
   };
   depthwise::pipelined_tiles(group.first, group.last, windows, tile.src_rows * pitch, issue, body);
@@ -121,13 +126,13 @@ __global__ __launch_bounds__(depthwise::kThreads, 2) void depthwise_forward_kern
 
 
 // One tap of the transposed convolution: w times the dt value (if any) that reaches inputs
-// (ih, iw + q) through tap (i, j). Plane coordinates fit in 32 bits (h, w <= 2^20), which
+// (ih, iw + 16 q) through tap (i, j). Plane coordinates fit in 32 bits (h, w <= 2^20), which
 // keeps the divisibility tests cheap; stride 1 needs none.
 __device__ __forceinline__ int floor_div32(int a, int b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
 
 __device__ __forceinline__ void transposed_tap(const ConvShape& s, const float* window, int pitch, int offset,
                                                int oh_lo, int ow_lo, int ih, int iw, int i, int j, float wv,
-                                               float (&acc)[4]) {
+                                               int outputs, float (&acc)[4]) {
   const int num_h = ih + s.ph - i * s.dh;
   int oh = num_h;
   if (s.sh != 1) {
@@ -137,7 +142,8 @@ __device__ __forceinline__ void transposed_tap(const ConvShape& s, const float* 
   const float* src = window + (oh - oh_lo) * pitch + offset;
 #pragma unroll
   for (int q = 0; q < 4; ++q) {
-    const int num_w = iw + q + s.pw - j * s.dw;
+    if (q >= outputs) break;
+    const int num_w = iw + q * depthwise::kColumnStride + s.pw - j * s.dw;
     if (s.sw == 1) {
       acc[q] = fmaf(wv, src[num_w - ow_lo], acc[q]);
     } else {
@@ -178,8 +184,9 @@ __global__ __launch_bounds__(depthwise::kThreads, 2) void depthwise_backward_dat
   auto body = [&](int64_t index, const float* window, int offset) {
     const PlaneTile pt = plane_tile(int(index), int(tiles_w), tile);
     const int oh_lo = lowest_row(pt.row0), ow_lo = lowest_col(pt.col0);
-    const int64_t iw = pt.col0 + 4 * tx;
-    if (4 * tx >= tile.cols || iw >= s.w) return;
+    const int64_t iw = pt.col0 + tx;
+    if (tx >= tile.cols || iw >= s.w) return;
+    const int outputs = (tile.cols - tx + depthwise::kColumnStride - 1) / depthwise::kColumnStride;
 #pragma unroll
     for (int r = 0; r < depthwise::kRowsPerThread; ++r) {
       const int row = ty + r * depthwise::kThreadRows;
@@ -192,14 +199,14 @@ __global__ __launch_bounds__(depthwise::kThreads, 2) void depthwise_backward_dat
 #pragma unroll
           for (int j = 0; j < KW; ++j)
             transposed_tap(s, window, pitch, offset, int(oh_lo), int(ow_lo), int(ih), int(iw), i, j,
-                           weights[i * KW + j], acc);
+                           weights[i * KW + j], outputs, acc);
       } else {
         for (int i = 0; i < kh; ++i)
           for (int j = 0; j < kw; ++j)
             transposed_tap(s, window, pitch, offset, int(oh_lo), int(ow_lo), int(ih), int(iw), i, j,
-                           __ldg(wc + i * kw + j), acc);
+                           __ldg(wc + i * kw + j), outputs, acc);
       }
-      depthwise::store4(dx + (group.plane * s.h + ih) * s.w, iw, s.w, acc, s.w % 4 == 0);
+      depthwise::store_spaced(dx + (group.plane * s.h + ih) * s.w, iw, s.w, tx, tile.cols, acc);
     }
   };
   depthwise::pipelined_tiles(group.first, group.last, windows, tile.src_rows * pitch, issue, body);
@@ -271,13 +278,15 @@ __global__ __launch_bounds__(depthwise::kThreads, 2) void depthwise_backward_wei
 #pragma unroll
     for (int r = 0; r < depthwise::kRowsPerThread; ++r) {
       const int row = ty + r * depthwise::kThreadRows;
-      const int64_t oh = pt.row0 + row, ow = pt.col0 + 4 * tx;
+      const int64_t oh = pt.row0 + row, ow = pt.col0 + tx;
       if (row < tile.rows && oh < s.ho)
 #pragma unroll
-        for (int q = 0; q < 4; ++q)
-          if (4 * tx + q < tile.cols && ow + q < s.wo) g[r][q] = __ldg(dt + (plane * s.ho + oh) * s.wo + ow + q);
+        for (int q = 0; q < 4; ++q) {
+          const int col = q * depthwise::kColumnStride;
+          if (tx + col < tile.cols && ow + col < s.wo) g[r][q] = __ldg(dt + (plane * s.ho + oh) * s.wo + ow + col);
+        }
       bias_acc += (g[r][0] + g[r][1]) + (g[r][2] + g[r][3]);
-      base[r] = win + (row < tile.rows ? row : 0) * s.sh * pitch + offset + 4 * (4 * tx < tile.cols ? tx : 0) * s.sw;
+      base[r] = win + (row < tile.rows ? row : 0) * s.sh * pitch + offset + (tx < tile.cols ? tx : 0) * s.sw;
     }
     for (int tap = 0; tap < (KH * KW > 0 ? KH * KW : kh * kw); ++tap) {
       const int i = KH * KW > 0 ? tap / (KW ? KW : 1) : tap / kw, j = KH * KW > 0 ? tap % (KW ? KW : 1) : tap % kw;
@@ -286,7 +295,8 @@ __global__ __launch_bounds__(depthwise::kThreads, 2) void depthwise_backward_wei
       for (int r = 0; r < depthwise::kRowsPerThread; ++r) {
         const float* src = base[r] + i * s.dh * pitch + j * s.dw;
 #pragma unroll
-        for (int q = 0; q < 4; ++q) v = fmaf(src[q * s.sw], g[r][q], v);
+        for (int q = 0; q < 4; ++q)
+          if (tx + q * depthwise::kColumnStride < tile.cols) v = fmaf(src[q * depthwise::kColumnStride * s.sw], g[r][q], v);
       }
       if constexpr (KH * KW > 0) {
         // Templated sizes: the loop is unrolled and every tap's sum stays in a register.
@@ -320,7 +330,7 @@ inline TileShape input_space_tile(const Problem& p) {
   const Conv2dParams& c = p.conv;
   while (true) {
     t.src_rows = (t.rows - 1 + (c.kh - 1) * c.dil_h) / c.stride_h + 2;
-    t.src_cols = ((t.cols - 1 + (c.kw - 1) * c.dil_w) / c.stride_w + 2 + 8 + 3) / 4 * 4;
+    t.src_cols = depthwise::conflict_free_pitch((t.cols - 1 + (c.kw - 1) * c.dil_w) / c.stride_w + 2 + 8);
     if (int64_t(t.src_rows) * t.src_cols <= kDepthwiseSmemFloats) return t;
     if (t.cols > 4) t.cols /= 2;
     else if (t.rows > 1) t.rows /= 2;

@@ -13,7 +13,8 @@ namespace dsconv::depthwise {
 
 constexpr int kThreads = 256;
 constexpr int kThreadRows = 16;      // threads along the tile's rows
-constexpr int kGroupsPerRow = 16;    // threads along a row, each owning 4 adjacent columns
+constexpr int kGroupsPerRow = 16;    // threads along a row; thread tx owns columns tx + 16 q, q < 4
+constexpr int kColumnStride = kGroupsPerRow;
 constexpr int kRowsPerThread = 2;    // each thread makes rows ty and ty + kThreadRows
 constexpr int kMaxTileRows = kThreadRows * kRowsPerThread;
 constexpr int kMaxTileCols = 4 * kGroupsPerRow;
@@ -34,6 +35,14 @@ struct TileShape {
   size_t window_bytes() const { return size_t(src_rows) * size_t(src_cols) * sizeof(float); }
 };
 
+// A row pitch of at least `cols` floats, whole float4, and 16 floats past a multiple of 32:
+// the two rows a warp reads then fall in different halves of the banks.
+inline int conflict_free_pitch(int cols) {
+  int pitch = (cols + 3) / 4 * 4;
+  while (pitch % 32 != 16) pitch += 4;
+  return pitch;
+}
+
 // The largest tile (halving columns, then rows) whose window fits in `budget_floats`;
 // rows == 0 when not even a 1 x 4 tile fits.
 inline TileShape choose_tile(int k_h, int k_w, int s_h, int s_w, int d_h, int d_w, int64_t budget_floats) {
@@ -41,7 +50,7 @@ inline TileShape choose_tile(int k_h, int k_w, int s_h, int s_w, int d_h, int d_
   while (true) {
     t.src_rows = window(t.rows, k_h, s_h, d_h);
     // + slack for the 16-byte-aligned start, rounded to whole float4 so rows stay aligned.
-    t.src_cols = (window(t.cols, k_w, s_w, d_w) + 8 + 3) / 4 * 4;
+    t.src_cols = conflict_free_pitch(window(t.cols, k_w, s_w, d_w) + 8);
     if (int64_t(t.src_rows) * t.src_cols <= budget_floats) return t;
     if (t.cols > 4) t.cols /= 2;
     else if (t.rows > 1) t.rows /= 2;
@@ -127,15 +136,13 @@ __device__ __forceinline__ void pipelined_tiles(int64_t first, int64_t last, flo
   }
 }
 
-// Writes 4 adjacent outputs of one row, as one float4 when aligned and inside the row.
-__device__ inline void store4(float* __restrict__ row, int64_t col, int64_t width, const float (&v)[4], bool vector) {
-  if (vector && col + 3 < width) {
-    *reinterpret_cast<float4*>(row + col) = make_float4(v[0], v[1], v[2], v[3]);
-    return;
-  }
+// Writes a thread's 4 outputs of one row, at columns col + 16 q: a warp's store covers 16
+// adjacent columns of two rows.
+__device__ inline void store_spaced(float* __restrict__ row, int64_t col, int64_t width, int tile_col, int tile_cols,
+                                    const float (&v)[4]) {
 #pragma unroll
   for (int q = 0; q < 4; ++q)
-    if (col + q < width) row[col + q] = v[q];
+    if (tile_col + q * kColumnStride < tile_cols && col + q * kColumnStride < width) row[col + q * kColumnStride] = v[q];
 }
 
 }  // namespace dsconv::depthwise

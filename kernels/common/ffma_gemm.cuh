@@ -56,16 +56,19 @@ struct Tile {
 
 // acc += As[0..BK) (x) Bs[0..BK); As is [BK][BM], Bs is [BK][BN]. kSwizzleA / kSwizzleB say
 // whether that tile was stored transposed with swizzle().
-template <class T, bool kSwizzleA, bool kSwizzleB>
+// kK, the chunk depth, is a compile-time constant: with the loop unrolled every shared-memory
+// address is a register plus an immediate, and each swizzle a constant XOR, which keeps
+// the instructions other than FFMA few.
+template <class T, bool kSwizzleA, bool kSwizzleB, int kK = T::BK>
 __device__ __forceinline__ void multiply_chunk(const float* __restrict__ As, const float* __restrict__ Bs,
-                                               float (&acc)[T::TM][T::TN], int tid, int k_count = T::BK) {
+                                               float (&acc)[T::TM][T::TN], int tid) {
   int a_col[T::kGroupsM], b_col[T::kGroupsN];
 #pragma unroll
   for (int g = 0; g < T::kGroupsM; ++g) a_col[g] = T::row_group(tid, g);
 #pragma unroll
   for (int g = 0; g < T::kGroupsN; ++g) b_col[g] = T::col_group(tid, g);
 #pragma unroll 2
-  for (int k = 0; k < k_count; ++k) {
+  for (int k = 0; k < kK; ++k) {
     float a[T::TM], b[T::TN];
 #pragma unroll
     for (int g = 0; g < T::kGroupsM; ++g)
