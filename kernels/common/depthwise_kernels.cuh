@@ -75,7 +75,7 @@ __device__ inline TileGroup tile_group(int tiles_per_plane, int group) {
 // KH, KW: the kernel size when known at compile time (weights in registers), 0 otherwise.
 // Each block walks depthwise::kTilesPerBlock tiles of one plane.
 template <int KH, int KW>
-__global__ __launch_bounds__(depthwise::kThreads, 2) void depthwise_forward_kernel(ConvShape s, TileShape tile,
+__global__ __launch_bounds__(depthwise::kThreads, depthwise::min_blocks(KH, KW)) void depthwise_forward_kernel(ConvShape s, TileShape tile,
                                                                                 int64_t tiles_h, int64_t tiles_w,
                                                                                 const float* __restrict__ x,
                                                                                 const float* __restrict__ w_dw,
@@ -154,7 +154,7 @@ __device__ __forceinline__ void transposed_tap(const ConvShape& s, const float* 
 }
 
 template <int KH, int KW>
-__global__ __launch_bounds__(depthwise::kThreads, 2) void depthwise_backward_data_kernel(
+__global__ __launch_bounds__(depthwise::kThreads, depthwise::min_blocks(KH, KW)) void depthwise_backward_data_kernel(
     ConvShape s, TileShape tile, int64_t tiles_h, int64_t tiles_w, const float* __restrict__ dt,
     const float* __restrict__ w_dw, float* __restrict__ dx) {
   extern __shared__ __align__(16) float windows[];

@@ -21,6 +21,11 @@ constexpr int kMaxTileCols = 4 * kGroupsPerRow;
 constexpr int kMaxWindowFloats = 6 * 1024 - 32;   // two windows within the 48 KB a block may take by default
 constexpr int kTilesPerBlock = 4;                 // tiles a block walks, the next one's window in flight
 
+// Blocks per multiprocessor the kernels ask the compiler to fit (it caps registers to match):
+// four for the small kernel sizes, so that enough windows are in flight to cover memory
+// latency; two for the large and the run-time sizes, whose taps need more registers.
+constexpr int min_blocks(int kh, int kw) { return kh * kw > 0 && kh * kw <= 9 ? 4 : 2; }
+
 __host__ __device__ inline int64_t floor_div(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
 
 // Rows (or columns) of the source window that `count` consecutive outputs read, for a
