@@ -39,6 +39,9 @@ std::vector<SuiteEntry> verify_suite(bool include_large) {
       {"wide_channels", make(2, 160, 320, 14, 14, k(3, 3, 1, 1, 1, 1), true), D::normal},
       {"mixed_rect_stride_dil", make(2, 20, 33, 30, 31, k(3, 5, 2, 1, 2, 3, 2, 1), true), D::wide},
       {"mobilenet_like", make(4, 96, 24, 56, 56, k(3, 3, 1, 1, 1, 1), false), D::normal},
+      // More tiles than blocks, and an odd number of 32-channel slices of C_in: blocks walk
+      // several tiles whose slices alternate buffers (a race once hid here).
+      {"many_tiles_odd_slices", make(16, 144, 24, 56, 56, k(3, 3, 1, 1, 1, 1), false), D::normal},
       {"tiny", make(1, 1, 1, 1, 1, k(1, 1, 1, 1, 0, 0), true), D::normal},
   };
   if (include_large) suite.push_back({"kernelbench_l1_86", Problem::kernelbench_l1_86(), D::uniform, true});

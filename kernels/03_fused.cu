@@ -48,7 +48,7 @@ constexpr int kPixels = 128;   // pixels per tile
 // r, r + runs, r + 2 runs, ...: the lanes of one channel read adjacent window elements at
 // each step. The forward pass, next to the GEMM's 64 accumulators, takes short runs (fewer
 // registers); the backward pass, with registers to spare, long ones.
-constexpr int kForwardRun = 8, kBackwardRun = 16;
+constexpr int kForwardRun = 4, kBackwardRun = 16;
 constexpr int kChunk = 32;     // C_in channels per GEMM k-chunk (forward)
 
 // The pixel tile and the x window behind it; host-computed, passed by value.
@@ -76,10 +76,11 @@ Geometry make_geometry(const ConvShape& s, int max_window_floats, int max_sub_ch
   g.win_cols = (depthwise::window(g.tw, s.kw, s.sw, s.dw) + 3 + 3) / 4 * 4;
   // The channels a warp's lanes touch at once (16 lanes each on 16 adjacent pixels, or 8 on 8)
   // fall on different banks when a channel's stride is 16 (or 8 or 24) floats past a
-  // multiple of 32.
+  // multiple of 32; with 32 lanes a channel, a warp reads one channel.
   const int lanes = kPixels / run;
   g.channel_stride = g.win_rows * g.win_cols;
-  while (lanes == 16 ? g.channel_stride % 32 != 16 : g.channel_stride % 32 != 8 && g.channel_stride % 32 != 24)
+  while (lanes < 32 &&
+         (lanes == 16 ? g.channel_stride % 32 != 16 : g.channel_stride % 32 != 8 && g.channel_stride % 32 != 24))
     g.channel_stride += 4;
   g.tiles_h = (s.ho + g.th - 1) / g.th;
   g.tiles_w = (s.wo + g.tw - 1) / g.tw;
@@ -193,8 +194,10 @@ constexpr size_t forward_smem_bytes() {
   return sizeof(float) * (size_t(2) * kChunk * T::BM + size_t(kChunk) * kPixels + 2 * size_t(kForwardXFloats));
 }
 
+// Two blocks a multiprocessor; one for the run-time kernel sizes, whose tap loops need more
+// registers next to the GEMM's accumulators.
 template <class T, int KH, int KW>
-__global__ __launch_bounds__(kThreads, 2) void fused_forward_kernel(ConvShape s, Geometry g,
+__global__ __launch_bounds__(kThreads, KH * KW > 0 ? 2 : 1) void fused_forward_kernel(ConvShape s, Geometry g,
                                                                     const float* __restrict__ x,
                                                                     const float* __restrict__ w_dw,
                                                                     const float* __restrict__ b_dw,
@@ -226,13 +229,20 @@ __global__ __launch_bounds__(kThreads, 2) void fused_forward_kernel(ConvShape s,
     return Where{pixel_tile / per_image, (rem / g.tiles_w) * g.th, (rem % g.tiles_w) * g.tw,
                  int(tile % m_tiles) * T::BM, in_tile / subs, in_tile % subs};
   };
+  // The W slice buffer of a stage's chunk. stage / subs counts the block's chunks across
+  // tiles, so the buffers alternate over that whole sequence: with an odd chunk count per
+  // tile, a tile's first slice must not land in the buffer its predecessor's last slice is
+  // still being multiplied from.
+  // (subs is a power of 2: a shift, not a 64-bit division.)
+  const int subs_shift = __ffs(subs) - 1;
+  auto w_buffer = [&](int64_t stage) { return As + int((stage >> subs_shift) & 1) * kChunk * T::BM; };
   // Issues the copies of one stage: its x window and, at a chunk's first stage, the W slice.
   auto copy = [&](int64_t stage) {
     const Where w = where(stage);
     copy_x_window(Xs + (stage & 1) * kForwardXFloats, x, s, g, w.img,
                   int64_t(w.chunk) * kChunk + w.sub * g.sub_channels, g.sub_channels, w.oh0, w.ow0, tid);
     if (w.sub == 0)
-      gemm::KContiguousTile<T::BM, kChunk>::copy(As + (w.chunk & 1) * kChunk * T::BM, w_pw + int64_t(w.m0) * s.c_in,
+      gemm::KContiguousTile<T::BM, kChunk>::copy(w_buffer(stage), w_pw + int64_t(w.m0) * s.c_in,
                                                  s.c_in, int(min64(T::BM, s.c_out - w.m0)),
                                                  int64_t(w.chunk) * kChunk, s.c_in, tid);
     gemm::copy_async_commit();
@@ -273,7 +283,7 @@ __global__ __launch_bounds__(kThreads, 2) void fused_forward_kernel(ConvShape s,
     __syncthreads();
 
     if (w.sub == subs - 1) {
-      gemm::multiply_chunk<T, true, false>(As + (w.chunk & 1) * kChunk * T::BM, Bs, acc, tid);
+      gemm::multiply_chunk<T, true, false>(w_buffer(stage), Bs, acc, tid);
       if (w.chunk == chunks - 1) {
 #pragma unroll
         for (int i = 0; i < T::TM; ++i) {
