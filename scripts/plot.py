@@ -304,6 +304,15 @@ def draw_sweep(doc, source):
                 if not series:
                     continue
                 style = styles.line(impl, vi)
+                if is_baseline(impl) and len(xaxis.values) == 1:
+                    # A line through one point draws nothing: show a one-point baseline as a
+                    # level across the panel.
+                    level = dict(color=style.get("color"), linestyle="--", linewidth=1.2, label=style.get("label"))
+                    time_ax.axhline(series[0]["median_ms"], **level)
+                    speed = speedup_getter(cudnn_medians)(series[0]) if cudnn_medians else None
+                    if speed:
+                        speed_ax.axhline(speed, **level)
+                    continue
                 time_ax.plot(*series_points(series, xaxis, lambda r: r["median_ms"]), **style)
                 if impl != CUDNN and cudnn_medians:
                     speed_ax.plot(*series_points(series, xaxis, speedup_getter(cudnn_medians)), **style)
