@@ -225,8 +225,12 @@ nlohmann::json run_sweep(const SweepSpec& spec, const SweepRunOptions& options) 
     const std::vector<TimedResult> results = time_cases(cases, spec.timing, stream, doc);
     for (size_t i = 0; i < stage_rows.size(); ++i) {
       const TimedResult& r = results[timed_entries.size() + i];
-      if (r.error.empty()) stage_rows[i]["samples_ms"] = r.samples_ms;
-      else stage_rows[i]["status"] = "error", stage_rows[i]["reason"] = "failed while timed: " + r.error;
+      if (r.error.empty()) {
+        stage_rows[i]["samples_ms"] = r.samples_ms;
+      } else {
+        stage_rows[i]["status"] = "error";
+        stage_rows[i]["reason"] = "failed while timed: " + r.error;
+      }
     }
     for (size_t i = 0; i < timed_entries.size(); ++i) {
       Entry& e = *timed_entries[i];

@@ -63,35 +63,11 @@ inline TileShape choose_tile(int k_h, int k_w, int s_h, int s_w, int d_h, int d_
   }
 }
 
-// Stages rows [row0, row0 + rows) x columns [col0, col0 + cols) of a plane of size
-// plane_h x plane_w into smem (pitch `pitch`), zero outside the plane. Returns the column
-// offset at which col0 landed: with `vector` (plane_w % 4 == 0) the staged columns start at
-// the 4-aligned column at or below col0, so that every global read is one aligned float4.
-__device__ inline int stage_window(const float* __restrict__ plane, int64_t plane_h, int64_t plane_w, int64_t row0,
-                                   int rows, int64_t col0, int cols, float* __restrict__ smem, int pitch, bool vector) {
-  if (vector) {
-    const int64_t start = floor_div(col0, 4) * 4;
-    const int offset = int(col0 - start);
-    const int quads = (offset + cols + 3) / 4;
-    for (int idx = threadIdx.x; idx < rows * quads; idx += blockDim.x) {
-      const int r = idx / quads, q = idx % quads;
-      const int64_t gr = row0 + r, gc = start + 4 * q;
-      float4 v = make_float4(0.f, 0.f, 0.f, 0.f);
-      if (gr >= 0 && gr < plane_h && gc >= 0 && gc < plane_w)
-        v = __ldg(reinterpret_cast<const float4*>(plane + gr * plane_w + gc));
-      *reinterpret_cast<float4*>(smem + r * pitch + 4 * q) = v;
-    }
-    return offset;
-  }
-  for (int idx = threadIdx.x; idx < rows * cols; idx += blockDim.x) {
-    const int r = idx / cols, c = idx % cols;
-    const int64_t gr = row0 + r, gc = col0 + c;
-    smem[r * pitch + c] = gr >= 0 && gr < plane_h && gc >= 0 && gc < plane_w ? __ldg(plane + gr * plane_w + gc) : 0.0f;
-  }
-  return 0;
-}
-
-// The same as stage_window, with asynchronous copies: the caller commits and waits.
+// Copies rows [row0, row0 + rows) x columns [col0, col0 + cols) of a plane of size
+// plane_h x plane_w into smem (pitch `pitch`) with asynchronous copies, zeros outside the
+// plane; the caller commits and waits. Returns the column offset at which col0 landed: with
+// `vector` (plane_w % 4 == 0) the copied columns start at the 4-aligned column at or below
+// col0, so that every global read is one aligned 16-byte copy.
 __device__ inline int copy_window_async(const float* __restrict__ plane, int64_t plane_h, int64_t plane_w,
                                         int64_t row0, int rows, int64_t col0, int cols, float* __restrict__ smem,
                                         int pitch, bool vector) {

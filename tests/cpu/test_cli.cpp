@@ -15,21 +15,8 @@ namespace {
 
 namespace fs = std::filesystem;
 
-struct Result {
-  int exit_code;
-  std::string output;  // stdout and stderr together
-};
-
-Result dsconv(const std::string& args) {
-  const std::string command = std::string(DSCONV_BINARY) + " " + args + " 2>&1";
-  FILE* pipe = popen(command.c_str(), "r");
-  EXPECT_NE(pipe, nullptr);
-  std::string output;
-  std::array<char, 4096> buffer;
-  while (size_t n = fread(buffer.data(), 1, buffer.size(), pipe)) output.append(buffer.data(), n);
-  const int status = pclose(pipe);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, output};
-}
+using Result = testing::CliResult;
+Result dsconv(const std::string& args) { return testing::run_dsconv(args); }
 
 std::string case_dir(const char* name) { return std::string(DSCONV_TEST_DATA) + "/cases/" + name; }
 

@@ -442,21 +442,8 @@ TEST(Gate, MalformedFilesAreInputErrorsNamingThePath) {
 // ---------------------------------------------------------------------------------------
 // `dsconv gate` end to end: exit codes and the summary file.
 
-struct CliResult {
-  int exit_code;
-  std::string output;  // stdout and stderr together
-};
-
-CliResult run_dsconv(const std::string& args) {
-  const std::string command = std::string(DSCONV_BINARY) + " " + args + " 2>&1";
-  FILE* pipe = popen(command.c_str(), "r");
-  EXPECT_NE(pipe, nullptr);
-  std::string output;
-  std::array<char, 4096> buffer;
-  while (size_t n = fread(buffer.data(), 1, buffer.size(), pipe)) output.append(buffer.data(), n);
-  const int status = pclose(pipe);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, output};
-}
+using testing::CliResult;
+using testing::run_dsconv;
 
 class GateCli : public ::testing::Test {
  protected:
