@@ -217,6 +217,12 @@ void write_reports(const nlohmann::json& doc, const std::string& json_path) {
   write_file_atomically(json_path, json_text);
 }
 
+bool any_row_failed(const nlohmann::json& doc) {
+  for (const nlohmann::json& row : doc.at("dsconv").at("rows"))
+    if (row.at("status") == "incorrect" || row.at("status") == "error") return true;
+  return false;
+}
+
 nlohmann::json read_result_document(const std::string& path) {
   nlohmann::json doc;
   try {

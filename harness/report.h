@@ -26,6 +26,9 @@ std::string render_markdown(const nlohmann::json& doc);
 // Writes PATH (the JSON), and PATH with .csv and .md in place of .json, each atomically.
 void write_reports(const nlohmann::json& doc, const std::string& json_path);
 
+// True when some row failed verification or failed while timed: the command exits 1.
+bool any_row_failed(const nlohmann::json& doc);
+
 // Reads a result document, checking it has the dsconv block. Throws InputError.
 nlohmann::json read_result_document(const std::string& path);
 

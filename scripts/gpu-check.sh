@@ -83,6 +83,11 @@ import sys, numpy as np
 a = np.load(sys.argv[1]); a.flat[a.size // 2] += 1e-3 * (abs(a.flat[a.size // 2]) + 1); np.save(sys.argv[1], a)
 PY
   run_stage check_altered_case 1 "$dsconv" check --impl reference --case "$first"
+  # Exit 1 must come from the comparison (an internal error exits 1 too): the altered dx fails.
+  if ! grep -qE "reference +backward +FAIL" "$logs/check_altered_case.log"; then
+    summary+=("$(printf '%-22s %-34s' check_altered_case_why "FAILED (no dx mismatch reported)")")
+    overall=1
+  fi
   rm -rf "$cases"
 fi
 

@@ -51,9 +51,7 @@ int run_bench(const BenchOptions& o) {
   const nlohmann::json doc = run_sweep(spec, run);
   print_result_table(doc, std::cout);
   if (!o.json_out.empty()) write_reports(doc, o.json_out);
-  for (const nlohmann::json& row : doc.at("dsconv").at("rows"))
-    if (row.at("status") == "incorrect" || row.at("status") == "error") return kExitCheckFailed;
-  return kExitOk;
+  return any_row_failed(doc) ? kExitCheckFailed : kExitOk;
 }
 
 }  // namespace

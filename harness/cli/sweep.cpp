@@ -45,9 +45,7 @@ int run_sweep_command(const SweepOptions& o) {
   write_reports(doc, path);
   if (!o.quiet) print_result_table(doc, std::cout);
   std::cerr << fmt::format("wrote {} (and .csv, .md)\n", path);
-  for (const nlohmann::json& row : doc.at("dsconv").at("rows"))
-    if (row.at("status") == "incorrect" || row.at("status") == "error") return kExitCheckFailed;
-  return kExitOk;
+  return any_row_failed(doc) ? kExitCheckFailed : kExitOk;
 }
 
 }  // namespace
