@@ -8,6 +8,10 @@
 //  - `cudnn` takes only FMA-math algorithms: honest fp32, no tensor cores.
 //  - `cudnn_tf32` allows TF32 tensor-op math, as PyTorch does by default; its precision
 //    class is tf32 and its results are verified against the looser tf32 bound.
+// Both take only algorithms that sum directly (implicit GEMM, GEMM, direct): the FFT and
+// Winograd transforms are fp32 too, but their error scales with the whole tensor's norm
+// rather than with each element's own terms, and one search did pick an FFT algorithm whose
+// dx broke the per-element bound on a stride-3 problem.
 // cuDNN's backward filter algorithms may accumulate with atomics, so neither promises
 // bitwise determinism; verify reports what it sees.
 #include <cudnn.h>
@@ -74,19 +78,33 @@ struct Choice {
   size_t memory = 0;
 };
 
-// Keeps the fastest successful result whose math obeys the restriction. cudnnFind* sorts
-// its results by time.
+// Algorithms that compute in a transformed domain (FFT, Winograd).
+bool transform_based(cudnnConvolutionFwdAlgo_t a) {
+  return a == CUDNN_CONVOLUTION_FWD_ALGO_FFT || a == CUDNN_CONVOLUTION_FWD_ALGO_FFT_TILING ||
+         a == CUDNN_CONVOLUTION_FWD_ALGO_WINOGRAD || a == CUDNN_CONVOLUTION_FWD_ALGO_WINOGRAD_NONFUSED;
+}
+bool transform_based(cudnnConvolutionBwdDataAlgo_t a) {
+  return a == CUDNN_CONVOLUTION_BWD_DATA_ALGO_FFT || a == CUDNN_CONVOLUTION_BWD_DATA_ALGO_FFT_TILING ||
+         a == CUDNN_CONVOLUTION_BWD_DATA_ALGO_WINOGRAD || a == CUDNN_CONVOLUTION_BWD_DATA_ALGO_WINOGRAD_NONFUSED;
+}
+bool transform_based(cudnnConvolutionBwdFilterAlgo_t a) {
+  return a == CUDNN_CONVOLUTION_BWD_FILTER_ALGO_FFT || a == CUDNN_CONVOLUTION_BWD_FILTER_ALGO_FFT_TILING ||
+         a == CUDNN_CONVOLUTION_BWD_FILTER_ALGO_WINOGRAD_NONFUSED;
+}
+
+// Keeps the fastest successful direct-summation result whose math obeys the restriction.
+// cudnnFind* sorts its results by time.
 template <class Algo, class Perf>
 Choice<Algo> pick(const Perf* results, int count, bool allow_tf32, ConvDesc& desc, const char* stage) {
   for (int i = 0; i < count; ++i) {
     const Perf& r = results[i];
-    if (r.status != CUDNN_STATUS_SUCCESS) continue;
+    if (r.status != CUDNN_STATUS_SUCCESS || transform_based(r.algo)) continue;
     if (!allow_tf32 && r.mathType != CUDNN_FMA_MATH) continue;
     DSCONV_CUDNN_CHECK(cudnnSetConvolutionMathType(desc, r.mathType));
     return {r.algo, r.memory};
   }
-  throw DeviceError(fmt::format("cuDNN offered no {} algorithm for {} ({} tried)", allow_tf32 ? "" : "FMA-math",
-                                stage, count));
+  throw DeviceError(fmt::format("cuDNN offered no direct-summation{} algorithm for {} ({} tried)",
+                                allow_tf32 ? "" : " FMA-math", stage, count));
 }
 
 // Everything prepare() decides for one problem.
@@ -115,9 +133,9 @@ class Cudnn final : public Kernel {
   std::string_view name() const override { return allow_tf32_ ? "cudnn_tf32" : "cudnn"; }
   std::string_view summary() const override {
     return allow_tf32_ ? "cuDNN 9 grouped + 1x1 convolution, TF32 tensor-op math allowed (PyTorch's default); "
-                         "algorithms by search; not promised deterministic"
-                       : "cuDNN 9 grouped + 1x1 convolution, FMA math only (strict fp32); algorithms by search; "
-                         "not promised deterministic";
+                         "fastest direct-summation algorithms by search; not promised deterministic"
+                       : "cuDNN 9 grouped + 1x1 convolution, FMA math only (strict fp32); fastest direct-summation "
+                         "algorithms by search; not promised deterministic";
   }
   Precision precision() const override { return allow_tf32_ ? Precision::tf32 : Precision::fp32; }
   bool deterministic() const override { return false; }

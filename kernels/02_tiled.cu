@@ -74,14 +74,21 @@ using WeightTile = gemm::Tile<128, 64, 32, 8, 4, 4, 2>;
 // W read as W^T for dt = W^T dy). Persistent blocks take tiles blockIdx.x, +gridDim.x, ...,
 // and the global reads of the next chunk - of this tile or the next - are in flight while
 // the current chunk is multiplied.
-template <class T, bool kAKContiguous>
+// kResidentA: A is one tile (M <= BM) of at most kResidentK columns, copied into shared memory
+// once per block and kept there, so that only the pixel tiles stream - the common case of
+// the 1x1 convolution (W is 32 KB at 128 x 64), and it drops a quarter of the copies and
+// their address arithmetic from every step.
+constexpr int kResidentK = 128;
+
+template <class T, bool kAKContiguous, bool kResidentA>
 __global__ __launch_bounds__(gemm::kThreads, 2) void pointwise_gemm_kernel(
     int64_t M, int64_t K, int64_t P, int64_t images, const float* __restrict__ a, int64_t a_pitch, bool a_vector,
     const float* __restrict__ b, bool b_vector, const float* __restrict__ bias, float* __restrict__ out,
     bool streaming_store) {
   extern __shared__ __align__(16) float smem[];
-  float* As = smem;                       // [2][BK][BM]
-  float* Bs = smem + 2 * T::BK * T::BM;   // [2][BK][BN]
+  constexpr int kAChunks = kResidentA ? kResidentK / T::BK : 2;
+  float* As = smem;                              // [2][BK][BM], or [kAChunks][BK][BM] when resident
+  float* Bs = smem + kAChunks * T::BK * T::BM;   // [2][BK][BN]
   const int tid = threadIdx.x;
   // Tile and chunk counts fit in 32 bits (unsupported_reason checks), which keeps the
   // per-step index arithmetic cheap.
@@ -100,20 +107,27 @@ __global__ __launch_bounds__(gemm::kThreads, 2) void pointwise_gemm_kernel(
     return Where{tile / (m_tiles * p_tiles), (rem / p_tiles) * T::BM, (rem % p_tiles) * T::BN, chunk * T::BK,
                  chunk == chunks - 1};
   };
+  auto copy_a = [&](int m0, int k0, float* as) {
+    const int m_rows = int(min64(T::BM, M - m0));
+    if constexpr (kAKContiguous)
+      gemm::KContiguousTile<T::BM, T::BK>::copy(as, a + int64_t(m0) * a_pitch, a_pitch, m_rows, k0, K, tid);
+    else
+      gemm::ColumnContiguousTile<T::BM, T::BK>::copy(as, a + m0, a_pitch, k0, K, m_rows, tid, a_vector);
+  };
+  auto a_chunk = [&](const Where& w, int buf) {
+    return As + (kResidentA ? w.k0 / T::BK : buf) * T::BK * T::BM;
+  };
   auto copy = [&](int step, int buf) {
     const Where w = where(step);
-    const int m_rows = int(min64(T::BM, M - w.m0));
-    float* as = As + buf * T::BK * T::BM;
-    if constexpr (kAKContiguous)
-      gemm::KContiguousTile<T::BM, T::BK>::copy(as, a + int64_t(w.m0) * a_pitch, a_pitch, m_rows, w.k0, K, tid);
-    else
-      gemm::ColumnContiguousTile<T::BM, T::BK>::copy(as, a + w.m0, a_pitch, w.k0, K, m_rows, tid, a_vector);
+    if constexpr (!kResidentA) copy_a(w.m0, w.k0, a_chunk(w, buf));
     gemm::ColumnContiguousTile<T::BN, T::BK>::copy(Bs + buf * T::BK * T::BN, b + int64_t(w.img) * K * P + w.p0, P,
                                                    w.k0, K, int(min64(T::BN, P - w.p0)), tid, b_vector);
     gemm::copy_async_commit();
   };
 
   float acc[T::TM][T::TN] = {};
+  if constexpr (kResidentA)  // all of A, in the first copy group
+    for (int chunk = 0; chunk < chunks; ++chunk) copy_a(0, chunk * T::BK, As + chunk * T::BK * T::BM);
   copy(0, 0);
   for (int step = 0; step < steps; ++step) {
     const int buf = step & 1;
@@ -126,7 +140,7 @@ __global__ __launch_bounds__(gemm::kThreads, 2) void pointwise_gemm_kernel(
       gemm::copy_async_wait<0>();
     }
     __syncthreads();
-    gemm::multiply_chunk<T, kAKContiguous, false>(As + buf * T::BK * T::BM, Bs + buf * T::BK * T::BN, acc, tid);
+    gemm::multiply_chunk<T, kAKContiguous, false>(a_chunk(w, buf), Bs + buf * T::BK * T::BN, acc, tid);
     if (w.last_chunk) {
 #pragma unroll
       for (int i = 0; i < T::TM; ++i) {
@@ -215,6 +229,10 @@ template <class T>
 constexpr size_t gemm_smem_bytes() {
   return size_t(2) * T::BK * (T::BM + T::BN) * sizeof(float);
 }
+template <class T>
+constexpr size_t resident_gemm_smem_bytes() {
+  return (size_t(kResidentK) * T::BM + size_t(2) * T::BK * T::BN) * sizeof(float);
+}
 
 struct Plan {
   ConvShape s;
@@ -229,7 +247,8 @@ struct Plan {
   float* t = nullptr;
   float* dt = nullptr;
   float* weight_partial = nullptr;     // dW_pw
-  float* depthwise_partial = nullptr;  // dW_dw and db_dw
+  float* depthwise_partial = nullptr;       // dW_dw
+  float* depthwise_bias_partial = nullptr;  // db_dw, when the problem has biases
   float* bias_partial = nullptr;       // db_pw
 };
 
@@ -237,7 +256,9 @@ template <int KH, int KW>
 struct LaunchForward {
   static void run(const Plan& q, const float* x, const float* w, const float* b, float* t, cudaStream_t st) {
     const int64_t blocks = depthwise_blocks(q.s.n * q.s.c_in, q.fwd_tiles_h, q.fwd_tiles_w);
-    depthwise_forward_kernel<KH, KW><<<unsigned(blocks), depthwise::kThreads, 2 * q.forward_tile.window_bytes(), st>>>(
+    const auto kernel =
+        unit_steps(q.s) ? depthwise_forward_kernel<KH, KW, true> : depthwise_forward_kernel<KH, KW, false>;
+    kernel<<<unsigned(blocks), depthwise::kThreads, depthwise::kPipelineStages * q.forward_tile.window_bytes(), st>>>(
         q.s, q.forward_tile, q.fwd_tiles_h, q.fwd_tiles_w, x, w, b, t);
     DSCONV_LAUNCH_CHECK();
   }
@@ -246,17 +267,22 @@ template <int KH, int KW>
 struct LaunchBackwardData {
   static void run(const Plan& q, const float* dt, const float* w, float* dx, cudaStream_t st) {
     const int64_t blocks = depthwise_blocks(q.s.n * q.s.c_in, q.data_tiles_h, q.data_tiles_w);
-    depthwise_backward_data_kernel<KH, KW><<<unsigned(blocks), depthwise::kThreads, 2 * q.data_tile.window_bytes(), st>>>(
+    const auto kernel =
+        unit_steps(q.s) ? depthwise_backward_data_kernel<KH, KW, true> : depthwise_backward_data_kernel<KH, KW, false>;
+    kernel<<<unsigned(blocks), depthwise::kThreads, depthwise::kPipelineStages * q.data_tile.window_bytes(), st>>>(
         q.s, q.data_tile, q.data_tiles_h, q.data_tiles_w, dt, w, dx);
     DSCONV_LAUNCH_CHECK();
   }
 };
 template <int KH, int KW>
 struct LaunchBackwardWeight {
-  static void run(const Plan& q, const float* x, const float* dt, int slots, cudaStream_t st) {
+  static void run(const Plan& q, const float* x, const float* dt, cudaStream_t st) {
     const int64_t blocks = q.s.n * q.s.c_in * (q.weight_groups_per_channel / q.s.n);
-    depthwise_backward_weight_kernel<KH, KW><<<unsigned(blocks), depthwise::kThreads, 2 * q.forward_tile.window_bytes(), st>>>(
-        q.s, q.forward_tile, q.fwd_tiles_h, q.fwd_tiles_w, q.weight_group, x, dt, q.depthwise_partial, slots);
+    const auto kernel = unit_steps(q.s) ? depthwise_backward_weight_kernel<KH, KW, true>
+                                        : depthwise_backward_weight_kernel<KH, KW, false>;
+    kernel<<<unsigned(blocks), depthwise::kThreads, 2 * q.forward_tile.window_bytes(), st>>>(
+        q.s, q.forward_tile, q.fwd_tiles_h, q.fwd_tiles_w, q.weight_group, x, dt, q.depthwise_partial,
+        q.depthwise_bias_partial);
     DSCONV_LAUNCH_CHECK();
   }
 };
@@ -266,9 +292,13 @@ void launch_pointwise(const Plan& q, int64_t M, int64_t K, const float* a, int64
                       const float* bias, float* out, bool streaming, cudaStream_t st) {
   const int64_t P = q.s.pixels();
   const int64_t tiles = q.s.n * ((M + T::BM - 1) / T::BM) * ((P + T::BN - 1) / T::BN);
-  const int64_t grid = std::min<int64_t>(tiles, int64_t(q.sms) * q.blocks_per_sm_gemm);
-  pointwise_gemm_kernel<T, kAKContiguous><<<unsigned(grid), gemm::kThreads, gemm_smem_bytes<T>(), st>>>(
-      M, K, P, q.s.n, a, a_pitch, a_pitch % 4 == 0, b, P % 4 == 0, bias, out, streaming);
+  const unsigned grid = unsigned(std::min<int64_t>(tiles, int64_t(q.sms) * q.blocks_per_sm_gemm));
+  if (M <= T::BM && K <= kResidentK)
+    pointwise_gemm_kernel<T, kAKContiguous, true><<<grid, gemm::kThreads, resident_gemm_smem_bytes<T>(), st>>>(
+        M, K, P, q.s.n, a, a_pitch, a_pitch % 4 == 0, b, P % 4 == 0, bias, out, streaming);
+  else
+    pointwise_gemm_kernel<T, kAKContiguous, false><<<grid, gemm::kThreads, gemm_smem_bytes<T>(), st>>>(
+        M, K, P, q.s.n, a, a_pitch, a_pitch % 4 == 0, b, P % 4 == 0, bias, out, streaming);
   DSCONV_LAUNCH_CHECK();
 }
 
@@ -289,6 +319,14 @@ void pointwise(const Plan& q, int64_t M, int64_t K, const float* a, int64_t a_pi
 template <class Kernel>
 void allow_dynamic_smem(Kernel kernel, size_t bytes) {
   DSCONV_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(bytes)));
+}
+
+template <class T>
+void allow_pointwise_smem() {
+  allow_dynamic_smem(pointwise_gemm_kernel<T, true, false>, gemm_smem_bytes<T>());
+  allow_dynamic_smem(pointwise_gemm_kernel<T, false, false>, gemm_smem_bytes<T>());
+  allow_dynamic_smem(pointwise_gemm_kernel<T, true, true>, resident_gemm_smem_bytes<T>());
+  allow_dynamic_smem(pointwise_gemm_kernel<T, false, true>, resident_gemm_smem_bytes<T>());
 }
 
 // The launches of each pass, in order, as named stages: forward() and backward() run them
@@ -328,23 +366,15 @@ std::vector<Stage> pass_stages(const Problem& p, Pass pass, const DeviceTensors&
                       dispatch_kernel_size<LaunchBackwardData, false>(kh, kw, *q, q->dt, d.w_dw, d.dx, st);
                     }});
   stages.push_back({"dw_dw", f * (x + t), 2 * t * taps, [p, q, d, kh, kw](cudaStream_t st) {
-                      const int slots = q->s.taps() + (p.bias ? 1 : 0);
-                      dispatch_kernel_size<LaunchBackwardWeight>(kh, kw, *q, d.x, q->dt, slots, st);
-                      // Partials of slot t of channel c lie at (c * slots + t) * groups: with no
-                      // bias slot that is dW_dw's own (C_in, KH*KW) order.
-                      const int64_t groups = q->weight_groups_per_channel;
-                      if (!p.bias) {
-                        reduce_partials<<<unsigned(std::min<int64_t>(p.c_in * slots, 65535)), 256, 0, st>>>(
-                            q->depthwise_partial, groups, d.dw_dw, p.c_in * slots);
-                        DSCONV_LAUNCH_CHECK();
-                        return;
-                      }
-                      for (int64_t c = 0; c < p.c_in; ++c) {
-                        const float* channel = q->depthwise_partial + c * slots * groups;
-                        reduce_partials<<<unsigned(slots - 1), 256, 0, st>>>(channel, groups, d.dw_dw + c * (slots - 1),
-                                                                             slots - 1);
-                        DSCONV_LAUNCH_CHECK();
-                        reduce_partials<<<1, 256, 0, st>>>(channel + (slots - 1) * groups, groups, d.db_dw + c, 1);
+                      dispatch_kernel_size<LaunchBackwardWeight>(kh, kw, *q, d.x, q->dt, st);
+                      // The partials are in dW_dw's own (C_in, KH*KW) order, and db_dw's (C_in).
+                      const int64_t groups = q->weight_groups_per_channel, weights = p.c_in * q->s.taps();
+                      reduce_partials<<<unsigned(std::min<int64_t>(weights, 65535)), 256, 0, st>>>(
+                          q->depthwise_partial, groups, d.dw_dw, weights);
+                      DSCONV_LAUNCH_CHECK();
+                      if (p.bias) {
+                        reduce_partials<<<unsigned(std::min<int64_t>(p.c_in, 65535)), 256, 0, st>>>(
+                            q->depthwise_bias_partial, groups, d.db_dw, p.c_in);
                         DSCONV_LAUNCH_CHECK();
                       }
                     }});
@@ -401,10 +431,8 @@ class Tiled final : public Kernel {
     int device = 0;
     DSCONV_CUDA_CHECK(cudaGetDevice(&device));
     DSCONV_CUDA_CHECK(cudaDeviceGetAttribute(&q.sms, cudaDevAttrMultiProcessorCount, device));
-    allow_dynamic_smem(pointwise_gemm_kernel<NNTile128, true>, gemm_smem_bytes<NNTile128>());
-    allow_dynamic_smem(pointwise_gemm_kernel<NNTile64, true>, gemm_smem_bytes<NNTile64>());
-    allow_dynamic_smem(pointwise_gemm_kernel<NNTile128, false>, gemm_smem_bytes<NNTile128>());
-    allow_dynamic_smem(pointwise_gemm_kernel<NNTile64, false>, gemm_smem_bytes<NNTile64>());
+    allow_pointwise_smem<NNTile128>();
+    allow_pointwise_smem<NNTile64>();
     allow_dynamic_smem(weight_grad_kernel<WeightTile>, gemm_smem_bytes<WeightTile>());
 
     // dW_pw: enough splits of the pixels to fill the GPU twice over with (C_out x C_in) tiles.
@@ -417,8 +445,8 @@ class Tiled final : public Kernel {
     q.t = ws.allocate_array<float>(size_t(p.t_elems()));
     q.dt = ws.allocate_array<float>(size_t(p.t_elems()));
     q.weight_partial = ws.allocate_array<float>(size_t(p.c_out * p.c_in * q.weight_splits));
-    const int slots = q.s.taps() + (p.bias ? 1 : 0);
-    q.depthwise_partial = ws.allocate_array<float>(size_t(p.c_in * slots * q.weight_groups_per_channel));
+    q.depthwise_partial = ws.allocate_array<float>(size_t(p.c_in * q.s.taps() * q.weight_groups_per_channel));
+    if (p.bias) q.depthwise_bias_partial = ws.allocate_array<float>(size_t(p.c_in * q.weight_groups_per_channel));
     if (p.bias) q.bias_partial = ws.allocate_array<float>(size_t(p.c_out * p.n * q.bias_chunks));
     ws.plan = q;
   }

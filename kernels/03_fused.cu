@@ -555,7 +555,9 @@ template <int KH, int KW>
 struct LaunchDx {
   static void run(const Plan& q, const DeviceTensors& d, cudaStream_t st) {
     const int64_t blocks = depthwise_blocks(q.s.n * q.s.c_in, q.dx_tiles_h, q.dx_tiles_w);
-    depthwise_backward_data_kernel<KH, KW><<<unsigned(blocks), depthwise::kThreads, 2 * q.dx_tile.window_bytes(), st>>>(
+    const auto kernel =
+        unit_steps(q.s) ? depthwise_backward_data_kernel<KH, KW, true> : depthwise_backward_data_kernel<KH, KW, false>;
+    kernel<<<unsigned(blocks), depthwise::kThreads, depthwise::kPipelineStages * q.dx_tile.window_bytes(), st>>>(
         q.s, q.dx_tile, q.dx_tiles_h, q.dx_tiles_w, q.dt, d.w_dw, d.dx);
     DSCONV_LAUNCH_CHECK();
   }

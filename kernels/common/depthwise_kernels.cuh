@@ -18,6 +18,20 @@ using depthwise::TileShape;
 
 constexpr int kDepthwiseSmemFloats = depthwise::kMaxWindowFloats;
 
+// Every kernel here comes in two forms: any stride and dilation, and kUnit - both 1, known at
+// compile time (the common case), where every tap's shared-memory offset folds into an
+// immediate and the transposed convolution needs no divisibility tests.
+__device__ __forceinline__ ConvShape specialize_unit(ConvShape s) {
+  s.sh = s.sw = s.dh = s.dw = 1;
+  return s;
+}
+template <bool kUnit>
+__device__ __forceinline__ ConvShape specialize(const ConvShape& s) {
+  if constexpr (kUnit) return specialize_unit(s);
+  else return s;
+}
+inline bool unit_steps(const ConvShape& s) { return s.sh == 1 && s.sw == 1 && s.dh == 1 && s.dw == 1; }
+
 // ---------------------------------------------------------------------------------------
 // Depthwise forward: t = w_dw (*) x + b_dw.
 
@@ -74,14 +88,12 @@ __device__ inline TileGroup tile_group(int tiles_per_plane, int group) {
 
 // KH, KW: the kernel size when known at compile time (weights in registers), 0 otherwise.
 // Each block walks depthwise::kTilesPerBlock tiles of one plane.
-template <int KH, int KW>
-__global__ __launch_bounds__(depthwise::kThreads, depthwise::min_blocks(KH, KW)) void depthwise_forward_kernel(ConvShape s, TileShape tile,
-                                                                                int64_t tiles_h, int64_t tiles_w,
-                                                                                const float* __restrict__ x,
-                                                                                const float* __restrict__ w_dw,
-                                                                                const float* __restrict__ b_dw,
-                                                                                float* __restrict__ t) {
+template <int KH, int KW, bool kUnit>
+__global__ __launch_bounds__(depthwise::kThreads, depthwise::min_blocks(KH, KW)) void depthwise_forward_kernel(
+    ConvShape shape, TileShape tile, int64_t tiles_h, int64_t tiles_w, const float* __restrict__ x,
+    const float* __restrict__ w_dw, const float* __restrict__ b_dw, float* __restrict__ t) {
   extern __shared__ __align__(16) float windows[];
+  const ConvShape s = specialize<kUnit>(shape);
   const int kh = KH ? KH : s.kh, kw = KW ? KW : s.kw;
   const TileGroup group = tile_group(int(tiles_h * tiles_w), depthwise::kTilesPerBlock);
   const int64_t c = unsigned(group.plane) % unsigned(s.c_in);  // planes < 2^31: the grid says so
@@ -153,11 +165,12 @@ __device__ __forceinline__ void transposed_tap(const ConvShape& s, const float* 
   }
 }
 
-template <int KH, int KW>
+template <int KH, int KW, bool kUnit>
 __global__ __launch_bounds__(depthwise::kThreads, depthwise::min_blocks(KH, KW)) void depthwise_backward_data_kernel(
-    ConvShape s, TileShape tile, int64_t tiles_h, int64_t tiles_w, const float* __restrict__ dt,
+    ConvShape shape, TileShape tile, int64_t tiles_h, int64_t tiles_w, const float* __restrict__ dt,
     const float* __restrict__ w_dw, float* __restrict__ dx) {
   extern __shared__ __align__(16) float windows[];
+  const ConvShape s = specialize<kUnit>(shape);
   const int kh = KH ? KH : s.kh, kw = KW ? KW : s.kw;
   const TileGroup group = tile_group(int(tiles_h * tiles_w), depthwise::kTilesPerBlock);
   const int64_t c = unsigned(group.plane) % unsigned(s.c_in);  // planes < 2^31: the grid says so
@@ -215,14 +228,18 @@ __global__ __launch_bounds__(depthwise::kThreads, depthwise::min_blocks(KH, KW))
 // ---------------------------------------------------------------------------------------
 // Depthwise backward weight and bias: a block takes `group` consecutive output-space tiles of
 // one plane; each thread sums x[window] * dt for every tap (and dt for the bias) over its
-// outputs in all of them, then block reductions write one partial per (slot, group):
-// partial[(c * slots + slot) * groups_per_channel + n * groups_per_plane + group_index].
+// outputs in all of them, then block reductions write one partial per tap and group,
+// partial[(c * taps + tap) * groups_per_channel + n * groups_per_plane + group_index], and,
+// when bias_partial is given, one per group for db_dw at bias_partial[c * groups_per_channel
+// + ...]. Both are then in the order one reduce_partials launch each turns into dW_dw and
+// db_dw.
 
-template <int KH, int KW>
+template <int KH, int KW, bool kUnit>
 __global__ __launch_bounds__(depthwise::kThreads, 2) void depthwise_backward_weight_kernel(
-    ConvShape s, TileShape tile, int64_t tiles_h, int64_t tiles_w, int group, const float* __restrict__ x,
-    const float* __restrict__ dt, float* __restrict__ partial, int slots) {
+    ConvShape shape, TileShape tile, int64_t tiles_h, int64_t tiles_w, int group, const float* __restrict__ x,
+    const float* __restrict__ dt, float* __restrict__ partial, float* __restrict__ bias_partial) {
   extern __shared__ __align__(16) float window[];
+  const ConvShape s = specialize<kUnit>(shape);
   __shared__ float scratch[32];
   constexpr int kTaps = KH * KW > 0 ? KH * KW : 1;
   const int kh = KH ? KH : s.kh, kw = KW ? KW : s.kw;
@@ -235,10 +252,12 @@ __global__ __launch_bounds__(depthwise::kThreads, 2) void depthwise_backward_wei
 
   const int64_t groups_per_channel = s.n * groups_per_plane;
   const int64_t index = n * groups_per_plane + group_index;
-  auto emit = [&](int slot, float v) {
+  const int taps = kh * kw;
+  auto emit = [&](float* out, float v) {
     const float total = block_sum(v, scratch);
-    if (threadIdx.x == 0) partial[(c * slots + slot) * groups_per_channel + index] = total;
+    if (threadIdx.x == 0) out[index] = total;
   };
+  auto emit_tap = [&](int tap, float v) { emit(partial + (c * taps + tap) * groups_per_channel, v); };
 
   // Templated sizes keep every tap's sum in registers across the group; the generic path
   // takes one tile per block (group == 1) and reduces tap by tap.
@@ -304,16 +323,16 @@ __global__ __launch_bounds__(depthwise::kThreads, 2) void depthwise_backward_wei
         for (int k = 0; k < kTaps; ++k)
           if (k == tap) acc[k] += v;
       } else {
-        emit(tap, v);  // generic sizes: one tile per block, reduced tap by tap
+        emit_tap(tap, v);  // generic sizes: one tile per block, reduced tap by tap
       }
     }
     __syncthreads();  // this window is refilled two tiles from now
   }
   if constexpr (KH * KW > 0) {
 #pragma unroll
-    for (int tap = 0; tap < KH * KW; ++tap) emit(tap, acc[tap]);
+    for (int tap = 0; tap < KH * KW; ++tap) emit_tap(tap, acc[tap]);
   }
-  if (slots > kh * kw) emit(kh * kw, bias_acc);  // db_dw
+  if (bias_partial) emit(bias_partial + c * groups_per_channel, bias_acc);  // db_dw
 }
 
 // ---------------------------------------------------------------------------------------
