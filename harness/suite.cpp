@@ -43,6 +43,12 @@ std::vector<SuiteEntry> verify_suite(bool include_large) {
       // several tiles whose slices alternate buffers (a race once hid here).
       {"many_tiles_odd_slices", make(16, 144, 24, 56, 56, k(3, 3, 1, 1, 1, 1), false), D::normal},
       {"tiny", make(1, 1, 1, 1, 1, k(1, 1, 1, 1, 0, 0), true), D::normal},
+      // Planes of more than half a depthwise tile, so that implementations with a separate
+      // path for small planes run their staged tiles under non-unit strides, dilation and
+      // a run-time kernel size too (with ragged edges).
+      {"stride2_large_plane", make(1, 8, 16, 130, 98, k(3, 3, 2, 2, 1, 1), true), D::normal},
+      {"stride3_k5_large_plane", make(1, 5, 7, 100, 97, k(5, 5, 3, 3, 2, 2), false), D::wide},
+      {"rect_dil_large_plane", make(1, 6, 10, 70, 90, k(3, 5, 1, 1, 2, 4, 2, 2), true), D::uniform},
   };
   if (include_large) suite.push_back({"kernelbench_l1_86", Problem::kernelbench_l1_86(), D::uniform, true});
   return suite;

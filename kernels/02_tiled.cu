@@ -1,42 +1,52 @@
 // tiled: shared-memory tiles for both stages, forward and backward.
 //
-// Depthwise: a block takes a 16 x 64 output tile of one (image, channel) plane and stages
+// Depthwise: a block takes a 32 x 64 output tile of one (image, channel) plane and stages
 // the input window it reads - the tile widened by the kernel's halo, under any stride and
 // dilation - in shared memory with coalesced loads, 16 bytes wide when the rows are
-// 4-aligned. Each thread then makes 4 adjacent outputs from shared memory, with the weights
-// in registers for the common kernel sizes (1, 3, 5, 7). Every input element is read from
-// device memory about once, where naive re-reads it for every tap, so the stage runs near
-// copy bandwidth.
+// 4-aligned, three windows deep so that two are in flight while one is computed. Each
+// thread then makes 4 outputs of each of 2 rows from shared memory, with the weights in
+// registers for the common kernel sizes (1, 3, 5, 7) and the tap offsets compile-time
+// constants for unit stride and dilation. Every input element is read from device memory
+// about once, where naive re-reads it for every tap, so the stage runs near copy bandwidth.
+// Planes smaller than half a tile (7x7 to 28x28: the late layers of a CNN) would leave most
+// of it padding; they take the direct kernels of common/depthwise_direct.cuh instead, whole
+// planes per block and the taps read through L1.
 //
 // Pointwise: a register-blocked fp32 FFMA GEMM (common/ffma_gemm.cuh): 256 threads per
-// 128 x 128 tile of (C_out x pixels), each thread an 8 x 8 block, operands double-buffered
-// in shared memory, persistent blocks walking the tiles. naive re-reads t from device memory
-// for every output channel; here each t element is read once per 128 output channels and
-// reused 128 times from shared memory.
+// 128 x 128 tile of (C_out x pixels) - 64 x 256 when C_out <= 64 - each thread an 8 x 8
+// block, W resident in shared memory when it is one tile, the pixel operand double-buffered,
+// persistent blocks walking the tiles. naive re-reads t from device memory for every output
+// channel; here each t element is read once per 128 output channels and reused 128 times
+// from shared memory.
 //
 // Backward:
 //  - t is recomputed, not stored by forward: the interface's backward starts from the
-//    inputs alone, and recomputing t is one depthwise pass (about a sixth of the backward
+//    inputs alone, and recomputing t is one depthwise pass (about a tenth of the backward
 //    time at the KernelBench shape), cheaper than any contract to keep 1 GB alive between
 //    calls.
 //  - dt = W_pw^T dy is the same GEMM with W read transposed.
-//  - dW_pw = sum over images and pixels of dy t^T: the same engine with the pixels as the
-//    reduction dimension, split across blocks; each block writes its partial 128 x 64 sum,
-//    and a second kernel adds the partials in a fixed order. No global atomics.
+//  - dW_pw = sum over images and pixels of dy t^T: a GEMM reduced over the pixels
+//    (common/weight_grad_gemm.cuh), split across blocks; each block writes its partial
+//    C_out x C_in sum, and a second kernel adds the partials in a fixed order. No global
+//    atomics.
 //  - dx is the transposed depthwise convolution of dt, tiled like the forward pass (the
 //    window is staged from dt).
 //  - dW_dw and db_dw: per-tile block reductions of x * dt and dt, written as partials and
-//    added in a fixed order; db_pw likewise from dy.
+//    added in a fixed order (small planes: one block per channel, reduced in place); db_pw
+//    likewise from dy.
 // Every reduction has a fixed order, so results are bitwise identical from run to run.
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <limits>
 #include <type_traits>
 
 #include "kernels/common/conv_shape.cuh"
+#include "kernels/common/depthwise_direct.cuh"
 #include "kernels/common/depthwise_kernels.cuh"
 #include "kernels/common/ffma_gemm.cuh"
 #include "kernels/common/reduce.cuh"
+#include "kernels/common/weight_grad_gemm.cuh"
 #include "kernels/cuda_check.h"
 #include "kernels/kernel.h"
 
@@ -66,19 +76,23 @@ __global__ __launch_bounds__(256) void channel_sum_kernel(const float* __restric
 // Pointwise GEMMs.
 
 using NNTile128 = gemm::Tile<128, 128, 32, 8, 8, 2, 4>;
-using NNTile64 = gemm::Tile<64, 128, 32, 4, 8, 2, 4>;
-using WeightTile = gemm::Tile<128, 64, 32, 8, 4, 4, 2>;
+using NNTile64 = gemm::Tile<64, 256, 32, 8, 8, 1, 8>;
+// K <= 64 (C_in of the forward GEMM at the KernelBench shape): all of K in one 64-deep
+// chunk, so each tile takes one wait, two barriers and one tile lookup instead of two.
+using NNTile128Deep = gemm::Tile<128, 128, 64, 8, 8, 2, 4>;
+using gemm::WeightGradTile;
 
 // out_n[m][p] = sum_k A(m, k) B_n[k][p] + bias[m] for every image n. A is k-contiguous
 // (A(m, k) = a[m * a_pitch + k]: W for y = W t) or m-contiguous (A(m, k) = a[k * a_pitch + m]:
 // W read as W^T for dt = W^T dy). Persistent blocks take tiles blockIdx.x, +gridDim.x, ...,
 // and the global reads of the next chunk - of this tile or the next - are in flight while
 // the current chunk is multiplied.
-// kResidentA: A is one tile (M <= BM) of at most kResidentK columns, copied into shared memory
+// kResidentA: A is one tile (M <= BM) of at most kResidentK<T> columns, copied into shared memory
 // once per block and kept there, so that only the pixel tiles stream - the common case of
 // the 1x1 convolution (W is 32 KB at 128 x 64), and it drops a quarter of the copies and
 // their address arithmetic from every step.
-constexpr int kResidentK = 128;
+template <class T>
+constexpr int kResidentK = T::BK >= 64 ? T::BK : 128;
 
 template <class T, bool kAKContiguous, bool kResidentA>
 __global__ __launch_bounds__(gemm::kThreads, 2) void pointwise_gemm_kernel(
@@ -86,7 +100,7 @@ __global__ __launch_bounds__(gemm::kThreads, 2) void pointwise_gemm_kernel(
     const float* __restrict__ b, bool b_vector, const float* __restrict__ bias, float* __restrict__ out,
     bool streaming_store) {
   extern __shared__ __align__(16) float smem[];
-  constexpr int kAChunks = kResidentA ? kResidentK / T::BK : 2;
+  constexpr int kAChunks = kResidentA ? kResidentK<T> / T::BK : 2;
   float* As = smem;                              // [2][BK][BM], or [kAChunks][BK][BM] when resident
   float* Bs = smem + kAChunks * T::BK * T::BM;   // [2][BK][BN]
   const int tid = threadIdx.x;
@@ -109,7 +123,9 @@ __global__ __launch_bounds__(gemm::kThreads, 2) void pointwise_gemm_kernel(
   };
   auto copy_a = [&](int m0, int k0, float* as) {
     const int m_rows = int(min64(T::BM, M - m0));
-    if constexpr (kAKContiguous)
+    if constexpr (kResidentA)
+      return;  // copied once, below
+    else if constexpr (kAKContiguous)
       gemm::KContiguousTile<T::BM, T::BK>::copy(as, a + int64_t(m0) * a_pitch, a_pitch, m_rows, k0, K, tid);
     else
       gemm::ColumnContiguousTile<T::BM, T::BK>::copy(as, a + m0, a_pitch, k0, K, m_rows, tid, a_vector);
@@ -126,8 +142,18 @@ __global__ __launch_bounds__(gemm::kThreads, 2) void pointwise_gemm_kernel(
   };
 
   float acc[T::TM][T::TN] = {};
-  if constexpr (kResidentA)  // all of A, in the first copy group
-    for (int chunk = 0; chunk < chunks; ++chunk) copy_a(0, chunk * T::BK, As + chunk * T::BK * T::BM);
+  if constexpr (kResidentA) {
+    // All of A, in the first copy group, as As[k][m] without the swizzle: it is copied once
+    // per block, so the bank conflicts of this transposing copy cost nothing, and the
+    // multiply reads it back without an XOR per k. k past K (to the end of the last chunk)
+    // and m past M are zeros.
+    for (int idx = tid; idx < chunks * T::BK * T::BM; idx += gemm::kThreads) {
+      const int k = idx / T::BM, m = idx % T::BM;
+      const bool valid = k < K && m < M;
+      const float* src = kAKContiguous ? a + int64_t(m) * a_pitch + k : a + int64_t(k) * a_pitch + m;
+      gemm::copy_async_4(&As[idx], valid ? src : a, valid);
+    }
+  }
   copy(0, 0);
   for (int step = 0; step < steps; ++step) {
     const int buf = step & 1;
@@ -140,7 +166,7 @@ __global__ __launch_bounds__(gemm::kThreads, 2) void pointwise_gemm_kernel(
       gemm::copy_async_wait<0>();
     }
     __syncthreads();
-    gemm::multiply_chunk<T, kAKContiguous, false>(a_chunk(w, buf), Bs + buf * T::BK * T::BN, acc, tid);
+    gemm::multiply_chunk<T, kAKContiguous && !kResidentA, false>(a_chunk(w, buf), Bs + buf * T::BK * T::BN, acc, tid);
     if (w.last_chunk) {
 #pragma unroll
       for (int i = 0; i < T::TM; ++i) {
@@ -172,56 +198,6 @@ __global__ __launch_bounds__(gemm::kThreads, 2) void pointwise_gemm_kernel(
   }
 }
 
-// partial[(m * N + n) * splits + split] = sum over the split's share of (image, pixel) of
-// a_img[m][p] * b_img[n][p], for the (m, n) tile of blockIdx.x / splits. a = dy (M = C_out),
-// b = t (N = C_in): both rows are contiguous along the reduction, so both tiles are stored
-// transposed.
-template <class T>
-__global__ __launch_bounds__(gemm::kThreads, 2) void weight_grad_kernel(int64_t M, int64_t N, int64_t P,
-                                                                        int64_t images, const float* __restrict__ a,
-                                                                        const float* __restrict__ b,
-                                                                        float* __restrict__ partial, int64_t splits) {
-  extern __shared__ __align__(16) float smem[];
-  float* As = smem;
-  float* Bs = smem + 2 * T::BK * T::BM;
-  const int tid = threadIdx.x;
-  const int64_t n_tiles = (N + T::BN - 1) / T::BN;
-  const int64_t tile = blockIdx.x / splits, split = blockIdx.x % splits;
-  const int64_t m0 = (tile / n_tiles) * T::BM, n0 = (tile % n_tiles) * T::BN;
-  const int rows_a = int(min64(T::BM, M - m0)), rows_b = int(min64(T::BN, N - n0));
-  const int64_t per_image = (P + T::BK - 1) / T::BK, total = images * per_image;
-  const int64_t first = total * split / splits, last = total * (split + 1) / splits;
-
-  auto copy = [&](int64_t chunk, int buf) {
-    const int64_t img = chunk / per_image, k0 = (chunk % per_image) * T::BK;
-    gemm::KContiguousTile<T::BM, T::BK>::copy(As + buf * T::BK * T::BM, a + (img * M + m0) * P, P, rows_a, k0, P, tid);
-    gemm::KContiguousTile<T::BN, T::BK>::copy(Bs + buf * T::BK * T::BN, b + (img * N + n0) * P, P, rows_b, k0, P, tid);
-    gemm::copy_async_commit();
-  };
-
-  float acc[T::TM][T::TN] = {};
-  if (first < last) copy(first, 0);
-  for (int64_t chunk = first; chunk < last; ++chunk) {
-    const int buf = int((chunk - first) & 1);
-    if (chunk + 1 < last) {
-      copy(chunk + 1, buf ^ 1);
-      gemm::copy_async_wait<1>();
-    } else {
-      gemm::copy_async_wait<0>();
-    }
-    __syncthreads();
-    gemm::multiply_chunk<T, true, true>(As + buf * T::BK * T::BM, Bs + buf * T::BK * T::BN, acc, tid);
-    __syncthreads();
-  }
-#pragma unroll
-  for (int i = 0; i < T::TM; ++i)
-#pragma unroll
-    for (int j = 0; j < T::TN; ++j) {
-      const int64_t m = m0 + T::row(tid, i), n = n0 + T::col(tid, j);
-      if (m < M && n < N) partial[(m * N + n) * splits + split] = acc[i][j];
-    }
-}
-
 // ---------------------------------------------------------------------------------------
 // Host side.
 
@@ -231,13 +207,16 @@ constexpr size_t gemm_smem_bytes() {
 }
 template <class T>
 constexpr size_t resident_gemm_smem_bytes() {
-  return (size_t(kResidentK) * T::BM + size_t(2) * T::BK * T::BN) * sizeof(float);
+  return (size_t(kResidentK<T>) * T::BM + size_t(2) * T::BK * T::BN) * sizeof(float);
 }
 
 struct Plan {
   ConvShape s;
   TileShape forward_tile, data_tile;  // output-space tiles (forward, dW_dw), input-space (dx)
   int64_t fwd_tiles_h, fwd_tiles_w, data_tiles_h, data_tiles_w;
+  // Planes that fill less than half a tile take the direct kernels (depthwise_direct.cuh):
+  // output planes for the forward and weight passes, input planes for dx.
+  bool direct_outputs = false, direct_inputs = false;
   int weight_group = 1;               // output-space tiles per dW_dw block
   int64_t weight_groups_per_channel = 1;
   int blocks_per_sm_gemm = 2, sms = 1;
@@ -255,6 +234,13 @@ struct Plan {
 template <int KH, int KW>
 struct LaunchForward {
   static void run(const Plan& q, const float* x, const float* w, const float* b, float* t, cudaStream_t st) {
+    if (q.direct_outputs) {
+      const int64_t planes = q.s.n * q.s.c_in;
+      direct::forward_kernel<KH, KW><<<direct::blocks(planes, q.s.pixels()), direct::kThreads, 0, st>>>(
+          q.s, direct::planes_per_block(q.s.pixels()), x, w, b, t);
+      DSCONV_LAUNCH_CHECK();
+      return;
+    }
     const int64_t blocks = depthwise_blocks(q.s.n * q.s.c_in, q.fwd_tiles_h, q.fwd_tiles_w);
     const auto kernel =
         unit_steps(q.s) ? depthwise_forward_kernel<KH, KW, true> : depthwise_forward_kernel<KH, KW, false>;
@@ -266,6 +252,13 @@ struct LaunchForward {
 template <int KH, int KW>
 struct LaunchBackwardData {
   static void run(const Plan& q, const float* dt, const float* w, float* dx, cudaStream_t st) {
+    if (q.direct_inputs) {
+      const int64_t planes = q.s.n * q.s.c_in;
+      direct::backward_data_kernel<KH, KW><<<direct::blocks(planes, q.s.in_pixels()), direct::kThreads, 0, st>>>(
+          q.s, direct::planes_per_block(q.s.in_pixels()), dt, w, dx);
+      DSCONV_LAUNCH_CHECK();
+      return;
+    }
     const int64_t blocks = depthwise_blocks(q.s.n * q.s.c_in, q.data_tiles_h, q.data_tiles_w);
     const auto kernel =
         unit_steps(q.s) ? depthwise_backward_data_kernel<KH, KW, true> : depthwise_backward_data_kernel<KH, KW, false>;
@@ -287,18 +280,28 @@ struct LaunchBackwardWeight {
   }
 };
 
+template <int KH, int KW>
+struct LaunchDirectWeight {
+  static void run(const Plan& q, const float* x, const float* dt, float* dw_dw, float* db_dw, cudaStream_t st) {
+    direct::backward_weight_kernel<KH, KW>
+        <<<unsigned(q.s.c_in), direct::kThreads, 0, st>>>(q.s, x, dt, dw_dw, q.bias ? db_dw : nullptr);
+    DSCONV_LAUNCH_CHECK();
+  }
+};
+
 template <class T, bool kAKContiguous>
 void launch_pointwise(const Plan& q, int64_t M, int64_t K, const float* a, int64_t a_pitch, const float* b,
                       const float* bias, float* out, bool streaming, cudaStream_t st) {
   const int64_t P = q.s.pixels();
   const int64_t tiles = q.s.n * ((M + T::BM - 1) / T::BM) * ((P + T::BN - 1) / T::BN);
   const unsigned grid = unsigned(std::min<int64_t>(tiles, int64_t(q.sms) * q.blocks_per_sm_gemm));
-  if (M <= T::BM && K <= kResidentK)
+  if (M <= T::BM && K <= kResidentK<T>) {
     pointwise_gemm_kernel<T, kAKContiguous, true><<<grid, gemm::kThreads, resident_gemm_smem_bytes<T>(), st>>>(
         M, K, P, q.s.n, a, a_pitch, a_pitch % 4 == 0, b, P % 4 == 0, bias, out, streaming);
-  else
+  } else if constexpr (T::BK == 32) {  // the deep tile is only ever resident
     pointwise_gemm_kernel<T, kAKContiguous, false><<<grid, gemm::kThreads, gemm_smem_bytes<T>(), st>>>(
         M, K, P, q.s.n, a, a_pitch, a_pitch % 4 == 0, b, P % 4 == 0, bias, out, streaming);
+  }
   DSCONV_LAUNCH_CHECK();
 }
 
@@ -309,6 +312,8 @@ void pointwise(const Plan& q, int64_t M, int64_t K, const float* a, int64_t a_pi
   const bool small_m = M <= 64;
   if (a_k_contiguous) {
     if (small_m) launch_pointwise<NNTile64, true>(q, M, K, a, a_pitch, b, bias, out, streaming, st);
+    else if (M <= NNTile128Deep::BM && K <= NNTile128Deep::BK)
+      launch_pointwise<NNTile128Deep, true>(q, M, K, a, a_pitch, b, bias, out, streaming, st);
     else launch_pointwise<NNTile128, true>(q, M, K, a, a_pitch, b, bias, out, streaming, st);
   } else {
     if (small_m) launch_pointwise<NNTile64, false>(q, M, K, a, a_pitch, b, bias, out, streaming, st);
@@ -323,10 +328,12 @@ void allow_dynamic_smem(Kernel kernel, size_t bytes) {
 
 template <class T>
 void allow_pointwise_smem() {
-  allow_dynamic_smem(pointwise_gemm_kernel<T, true, false>, gemm_smem_bytes<T>());
-  allow_dynamic_smem(pointwise_gemm_kernel<T, false, false>, gemm_smem_bytes<T>());
   allow_dynamic_smem(pointwise_gemm_kernel<T, true, true>, resident_gemm_smem_bytes<T>());
   allow_dynamic_smem(pointwise_gemm_kernel<T, false, true>, resident_gemm_smem_bytes<T>());
+  if constexpr (T::BK == 32) {
+    allow_dynamic_smem(pointwise_gemm_kernel<T, true, false>, gemm_smem_bytes<T>());
+    allow_dynamic_smem(pointwise_gemm_kernel<T, false, false>, gemm_smem_bytes<T>());
+  }
 }
 
 // The launches of each pass, in order, as named stages: forward() and backward() run them
@@ -352,30 +359,29 @@ std::vector<Stage> pass_stages(const Problem& p, Pass pass, const DeviceTensors&
                     }});
   stages.push_back({"dw_pw", f * (y + t), 2 * t * c_out, [p, q, d](cudaStream_t st) {
                       const int64_t P = q->s.pixels();
-                      const int64_t tiles = ((p.c_out + WeightTile::BM - 1) / WeightTile::BM) *
-                                            ((p.c_in + WeightTile::BN - 1) / WeightTile::BN);
-                      weight_grad_kernel<WeightTile>
-                          <<<unsigned(tiles * q->weight_splits), gemm::kThreads, gemm_smem_bytes<WeightTile>(), st>>>(
-                              p.c_out, p.c_in, P, p.n, d.dy, q->t, q->weight_partial, q->weight_splits);
+                      const int64_t tiles = ((p.c_out + WeightGradTile::BM - 1) / WeightGradTile::BM) *
+                                            ((p.c_in + WeightGradTile::BN - 1) / WeightGradTile::BN);
+                      const bool vector = P % 4 == 0;  // cudaMalloc'd tensors: 256-byte aligned bases
+                      gemm::weight_grad_kernel<<<unsigned(tiles * q->weight_splits), WeightGradTile::kThreads,
+                                                 WeightGradTile::kSmemBytes, st>>>(
+                          p.c_out, p.c_in, P, p.n, d.dy, q->t, q->weight_partial, q->weight_splits, vector);
                       DSCONV_LAUNCH_CHECK();
-                      reduce_partials<<<unsigned(std::min<int64_t>(p.c_out * p.c_in, 65535)), 256, 0, st>>>(
-                          q->weight_partial, q->weight_splits, d.dw_pw, p.c_out * p.c_in);
-                      DSCONV_LAUNCH_CHECK();
+                      launch_reduce_partials(q->weight_partial, q->weight_splits, d.dw_pw, p.c_out * p.c_in, st);
                     }});
   stages.push_back({"dx", f * (t + x), 2 * t * taps, [q, d, kh, kw](cudaStream_t st) {
                       dispatch_kernel_size<LaunchBackwardData, false>(kh, kw, *q, q->dt, d.w_dw, d.dx, st);
                     }});
   stages.push_back({"dw_dw", f * (x + t), 2 * t * taps, [p, q, d, kh, kw](cudaStream_t st) {
+                      if (q->direct_outputs) {
+                        dispatch_kernel_size<LaunchDirectWeight>(kh, kw, *q, d.x, q->dt, d.dw_dw, d.db_dw, st);
+                        return;
+                      }
                       dispatch_kernel_size<LaunchBackwardWeight>(kh, kw, *q, d.x, q->dt, st);
                       // The partials are in dW_dw's own (C_in, KH*KW) order, and db_dw's (C_in).
                       const int64_t groups = q->weight_groups_per_channel, weights = p.c_in * q->s.taps();
-                      reduce_partials<<<unsigned(std::min<int64_t>(weights, 65535)), 256, 0, st>>>(
-                          q->depthwise_partial, groups, d.dw_dw, weights);
-                      DSCONV_LAUNCH_CHECK();
+                      launch_reduce_partials(q->depthwise_partial, groups, d.dw_dw, weights, st);
                       if (p.bias) {
-                        reduce_partials<<<unsigned(std::min<int64_t>(p.c_in, 65535)), 256, 0, st>>>(
-                            q->depthwise_bias_partial, groups, d.db_dw, p.c_in);
-                        DSCONV_LAUNCH_CHECK();
+                        launch_reduce_partials(q->depthwise_bias_partial, groups, d.db_dw, p.c_in, st);
                       }
                     }});
   if (p.bias)
@@ -384,9 +390,7 @@ std::vector<Stage> pass_stages(const Problem& p, Pass pass, const DeviceTensors&
                         channel_sum_kernel<<<unsigned(p.n * p.c_out * q->bias_chunks), 256, 0, st>>>(
                             d.dy, p.n, p.c_out, P, q->bias_chunks, q->bias_partial);
                         DSCONV_LAUNCH_CHECK();
-                        reduce_partials<<<unsigned(std::min<int64_t>(p.c_out, 65535)), 256, 0, st>>>(
-                            q->bias_partial, p.n * q->bias_chunks, d.db_pw, p.c_out);
-                        DSCONV_LAUNCH_CHECK();
+                        launch_reduce_partials(q->bias_partial, p.n * q->bias_chunks, d.db_pw, p.c_out, st);
                       }});
   return stages;
 }
@@ -411,6 +415,8 @@ class Tiled final : public Kernel {
     const int64_t gemm_steps = p.n * ((std::max(p.c_in, p.c_out) + 63) / 64) * ((p.out_h() * p.out_w() + 127) / 128) *
                                ((std::max(p.c_in, p.c_out) + 31) / 32);
     if (gemm_steps >= (int64_t(1) << 31)) return "more pointwise GEMM tiles than 32-bit tile indices count";
+    if (p.n * ((p.out_h() * p.out_w() + WeightGradTile::BK - 1) / WeightGradTile::BK) >= (int64_t(1) << 31))
+      return "more weight-gradient chunks than 32-bit chunk indices count";
     return {};
   }
 
@@ -425,6 +431,11 @@ class Tiled final : public Kernel {
     q.fwd_tiles_w = ceil_div(q.s.wo, q.forward_tile.cols);
     q.data_tiles_h = ceil_div(q.s.h, q.data_tile.rows);
     q.data_tiles_w = ceil_div(q.s.w, q.data_tile.cols);
+    const int64_t direct_limit = std::numeric_limits<int>::max();
+    q.direct_outputs = 2 * q.s.pixels() < int64_t(q.forward_tile.rows) * q.forward_tile.cols &&
+                       p.n * q.s.pixels() < direct_limit && q.s.in_pixels() < direct_limit &&
+                       p.c_in < direct_limit;
+    q.direct_inputs = 2 * q.s.in_pixels() < int64_t(q.data_tile.rows) * q.data_tile.cols;
     q.weight_group = templated_size(c.kh, c.kw) ? 8 : 1;
     q.weight_groups_per_channel = p.n * ((q.fwd_tiles_h * q.fwd_tiles_w + q.weight_group - 1) / q.weight_group);
 
@@ -433,20 +444,23 @@ class Tiled final : public Kernel {
     DSCONV_CUDA_CHECK(cudaDeviceGetAttribute(&q.sms, cudaDevAttrMultiProcessorCount, device));
     allow_pointwise_smem<NNTile128>();
     allow_pointwise_smem<NNTile64>();
-    allow_dynamic_smem(weight_grad_kernel<WeightTile>, gemm_smem_bytes<WeightTile>());
+    allow_pointwise_smem<NNTile128Deep>();
+    allow_dynamic_smem(gemm::weight_grad_kernel, WeightGradTile::kSmemBytes);
 
     // dW_pw: enough splits of the pixels to fill the GPU twice over with (C_out x C_in) tiles.
-    const int64_t weight_tiles = ((p.c_out + WeightTile::BM - 1) / WeightTile::BM) *
-                                 ((p.c_in + WeightTile::BN - 1) / WeightTile::BN);
-    const int64_t chunks = p.n * ((q.s.pixels() + WeightTile::BK - 1) / WeightTile::BK);
+    const int64_t weight_tiles = ((p.c_out + WeightGradTile::BM - 1) / WeightGradTile::BM) *
+                                 ((p.c_in + WeightGradTile::BN - 1) / WeightGradTile::BN);
+    const int64_t chunks = p.n * ((q.s.pixels() + WeightGradTile::BK - 1) / WeightGradTile::BK);
     q.weight_splits = std::max<int64_t>(1, std::min<int64_t>(chunks, 2 * q.sms / std::max<int64_t>(1, weight_tiles) + 1));
     q.bias_chunks = (q.s.pixels() + kSumChunk - 1) / kSumChunk;
 
     q.t = ws.allocate_array<float>(size_t(p.t_elems()));
     q.dt = ws.allocate_array<float>(size_t(p.t_elems()));
     q.weight_partial = ws.allocate_array<float>(size_t(p.c_out * p.c_in * q.weight_splits));
-    q.depthwise_partial = ws.allocate_array<float>(size_t(p.c_in * q.s.taps() * q.weight_groups_per_channel));
-    if (p.bias) q.depthwise_bias_partial = ws.allocate_array<float>(size_t(p.c_in * q.weight_groups_per_channel));
+    if (!q.direct_outputs) {  // the direct weight kernel writes dW_dw and db_dw itself
+      q.depthwise_partial = ws.allocate_array<float>(size_t(p.c_in * q.s.taps() * q.weight_groups_per_channel));
+      if (p.bias) q.depthwise_bias_partial = ws.allocate_array<float>(size_t(p.c_in * q.weight_groups_per_channel));
+    }
     if (p.bias) q.bias_partial = ws.allocate_array<float>(size_t(p.c_out * p.n * q.bias_chunks));
     ws.plan = q;
   }

@@ -5,13 +5,21 @@
 
 #include <cstdint>
 
+#include "kernels/cuda_check.h"
+
 namespace dsconv {
+
+// Sum over the warp of one value per lane, in a fixed order; lane 0 gets the total.
+__device__ __forceinline__ float warp_sum(float v) {
+#pragma unroll
+  for (int offset = 16; offset > 0; offset >>= 1) v += __shfl_down_sync(0xffffffffu, v, offset);
+  return v;
+}
 
 // Sum over the block of one value per thread, in a fixed order (warp shuffles, then the
 // warps in index order). Every thread gets the total. `scratch` holds 32 floats.
 __device__ __forceinline__ float block_sum(float v, float* scratch) {
-#pragma unroll
-  for (int offset = 16; offset > 0; offset >>= 1) v += __shfl_down_sync(0xffffffffu, v, offset);
+  v = warp_sum(v);
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, warps = (blockDim.x + 31) / 32;
   __syncthreads();  // scratch may still be read by a previous call
   if (lane == 0) scratch[warp] = v;
@@ -21,7 +29,8 @@ __device__ __forceinline__ float block_sum(float v, float* scratch) {
   return total;
 }
 
-// out[o] = sum over s < count of partials[o * count + s], one block per output o.
+// out[o] = sum over s < count of partials[o * count + s], one block per output o: for long
+// sums (thousands of partials).
 static __global__ void reduce_partials(const float* __restrict__ partials, int64_t count, float* __restrict__ out,
                                 int64_t outputs) {
   __shared__ float scratch[32];
@@ -31,6 +40,32 @@ static __global__ void reduce_partials(const float* __restrict__ partials, int64
     const float total = block_sum(v, scratch);
     if (threadIdx.x == 0) out[o] = total;
   }
+}
+
+// The same sums one thread per output, in index order: for short sums over many outputs
+// (a few partials per output), where a block per output would leave most of it idle.
+static __global__ void reduce_partials_by_thread(const float* __restrict__ partials, int64_t count,
+                                                 float* __restrict__ out, int64_t outputs) {
+  for (int64_t o = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; o < outputs; o += int64_t(gridDim.x) * blockDim.x) {
+    float v = 0.0f;
+    for (int64_t s = 0; s < count; ++s) v += partials[o * count + s];
+    out[o] = v;
+  }
+}
+
+// Launches whichever of the two suits `count`. Either order is fixed for a given shape, so
+// the result is bitwise reproducible.
+inline void launch_reduce_partials(const float* partials, int64_t count, float* out, int64_t outputs,
+                                   cudaStream_t stream) {
+  constexpr int64_t kShortSum = 64;
+  if (count <= kShortSum) {
+    const int64_t blocks = (outputs + 255) / 256;
+    reduce_partials_by_thread<<<unsigned(blocks < 65535 ? blocks : 65535), 256, 0, stream>>>(partials, count, out,
+                                                                                            outputs);
+  } else {
+    reduce_partials<<<unsigned(outputs < 65535 ? outputs : 65535), 256, 0, stream>>>(partials, count, out, outputs);
+  }
+  DSCONV_LAUNCH_CHECK();
 }
 
 }  // namespace dsconv
