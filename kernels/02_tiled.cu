@@ -15,7 +15,8 @@
 // Pointwise: a register-blocked fp32 FFMA GEMM (common/ffma_gemm.cuh): 256 threads per
 // 128 x 128 tile of (C_out x pixels) - 64 x 256 when C_out <= 64 - each thread an 8 x 8
 // block, W resident in shared memory when it is one tile, the pixel operand double-buffered,
-// persistent blocks walking the tiles. naive re-reads t from device memory for every output
+// persistent blocks walking the tiles. On sm_90 with W resident, the pixel tiles come by TMA
+// into a three-deep ring per warp group instead (pointwise_gemm_tma_kernel). naive re-reads t from device memory for every output
 // channel; here each t element is read once per 128 output channels and reused 128 times
 // from shared memory.
 //
@@ -46,9 +47,11 @@
 #include "kernels/common/depthwise_kernels.cuh"
 #include "kernels/common/ffma_gemm.cuh"
 #include "kernels/common/reduce.cuh"
+#include "kernels/common/tma.cuh"
 #include "kernels/common/weight_grad_gemm.cuh"
 #include "kernels/cuda_check.h"
 #include "kernels/kernel.h"
+#include "kernels/tma_map.h"
 
 namespace dsconv {
 namespace {
@@ -58,9 +61,8 @@ namespace {
 // plane (n, c).
 constexpr int64_t kSumChunk = 16384;
 
-__global__ __launch_bounds__(256) void channel_sum_kernel(const float* __restrict__ g, int64_t images,
-                                                          int64_t channels, int64_t pixels, int64_t chunks,
-                                                          float* __restrict__ partial) {
+__global__ __launch_bounds__(256) void channel_sum_kernel(const float* __restrict__ g, int64_t images, int64_t channels,
+                                                          int64_t pixels, int64_t chunks, float* __restrict__ partial) {
   __shared__ float scratch[32];
   const int64_t chunk = blockIdx.x % chunks, plane = blockIdx.x / chunks;
   const int64_t n = plane / channels, c = plane % channels;
@@ -95,14 +97,16 @@ template <class T>
 constexpr int kResidentK = T::BK >= 64 ? T::BK : 128;
 
 template <class T, bool kAKContiguous, bool kResidentA>
-__global__ __launch_bounds__(gemm::kThreads, 2) void pointwise_gemm_kernel(
-    int64_t M, int64_t K, int64_t P, int64_t images, const float* __restrict__ a, int64_t a_pitch, bool a_vector,
-    const float* __restrict__ b, bool b_vector, const float* __restrict__ bias, float* __restrict__ out,
-    bool streaming_store) {
+__global__ __launch_bounds__(gemm::kThreads,
+                             2) void pointwise_gemm_kernel(int64_t M, int64_t K, int64_t P, int64_t images,
+                                                           const float* __restrict__ a, int64_t a_pitch, bool a_vector,
+                                                           const float* __restrict__ b, bool b_vector,
+                                                           const float* __restrict__ bias, float* __restrict__ out,
+                                                           bool streaming_store) {
   extern __shared__ __align__(16) float smem[];
   constexpr int kAChunks = kResidentA ? kResidentK<T> / T::BK : 2;
-  float* As = smem;                              // [2][BK][BM], or [kAChunks][BK][BM] when resident
-  float* Bs = smem + kAChunks * T::BK * T::BM;   // [2][BK][BN]
+  float* As = smem;                             // [2][BK][BM], or [kAChunks][BK][BM] when resident
+  float* Bs = smem + kAChunks * T::BK * T::BM;  // [2][BK][BN]
   const int tid = threadIdx.x;
   // Tile and chunk counts fit in 32 bits (unsupported_reason checks), which keeps the
   // per-step index arithmetic cheap.
@@ -130,30 +134,17 @@ __global__ __launch_bounds__(gemm::kThreads, 2) void pointwise_gemm_kernel(
     else
       gemm::ColumnContiguousTile<T::BM, T::BK>::copy(as, a + m0, a_pitch, k0, K, m_rows, tid, a_vector);
   };
-  auto a_chunk = [&](const Where& w, int buf) {
-    return As + (kResidentA ? w.k0 / T::BK : buf) * T::BK * T::BM;
-  };
+  auto a_chunk = [&](const Where& w, int buf) { return As + (kResidentA ? w.k0 / T::BK : buf) * T::BK * T::BM; };
   auto copy = [&](int step, int buf) {
     const Where w = where(step);
     if constexpr (!kResidentA) copy_a(w.m0, w.k0, a_chunk(w, buf));
-    gemm::ColumnContiguousTile<T::BN, T::BK>::copy(Bs + buf * T::BK * T::BN, b + int64_t(w.img) * K * P + w.p0, P,
-                                                   w.k0, K, int(min64(T::BN, P - w.p0)), tid, b_vector);
+    gemm::ColumnContiguousTile<T::BN, T::BK>::copy(Bs + buf * T::BK * T::BN, b + int64_t(w.img) * K * P + w.p0, P, w.k0,
+                                                   K, int(min64(T::BN, P - w.p0)), tid, b_vector);
     gemm::copy_async_commit();
   };
 
   float acc[T::TM][T::TN] = {};
-  if constexpr (kResidentA) {
-    // All of A, in the first copy group, as As[k][m] without the swizzle: it is copied once
-    // per block, so the bank conflicts of this transposing copy cost nothing, and the
-    // multiply reads it back without an XOR per k. k past K (to the end of the last chunk)
-    // and m past M are zeros.
-    for (int idx = tid; idx < chunks * T::BK * T::BM; idx += gemm::kThreads) {
-      const int k = idx / T::BM, m = idx % T::BM;
-      const bool valid = k < K && m < M;
-      const float* src = kAKContiguous ? a + int64_t(m) * a_pitch + k : a + int64_t(k) * a_pitch + m;
-      gemm::copy_async_4(&As[idx], valid ? src : a, valid);
-    }
-  }
+  if constexpr (kResidentA) gemm::copy_resident_a<T, kAKContiguous>(As, a, a_pitch, M, K, chunks, tid, gemm::kThreads);
   copy(0, 0);
   for (int step = 0; step < steps; ++step) {
     const int buf = step & 1;
@@ -177,11 +168,13 @@ __global__ __launch_bounds__(gemm::kThreads, 2) void pointwise_gemm_kernel(
 #pragma unroll
           for (int g = 0; g < T::kGroupsN; ++g) {
             const int p = T::col_group(tid, g);
-            const float4 v = make_float4(acc[i][4 * g] + bm, acc[i][4 * g + 1] + bm, acc[i][4 * g + 2] + bm,
-                                         acc[i][4 * g + 3] + bm);
+            const float4 v =
+                make_float4(acc[i][4 * g] + bm, acc[i][4 * g + 1] + bm, acc[i][4 * g + 2] + bm, acc[i][4 * g + 3] + bm);
             if (b_vector && w.p0 + p + 3 < P) {
-              if (streaming_store) __stcs(reinterpret_cast<float4*>(row + p), v);
-              else *reinterpret_cast<float4*>(row + p) = v;
+              if (streaming_store)
+                __stcs(reinterpret_cast<float4*>(row + p), v);
+              else
+                *reinterpret_cast<float4*>(row + p) = v;
             } else {
               if (w.p0 + p < P) row[p] = v.x;
               if (w.p0 + p + 1 < P) row[p + 1] = v.y;
@@ -196,6 +189,127 @@ __global__ __launch_bounds__(gemm::kThreads, 2) void pointwise_gemm_kernel(
     }
     __syncthreads();
   }
+}
+
+// The same GEMM for its common case on sm_90+ - A resident (M <= BM, K <= kResidentK), pixel
+// rows a whole number of float4 - with the pixel tiles brought in by the TMA unit
+// (common/tma.cuh). A block is two groups of 8 warps sharing one copy of A; each group walks
+// its own tiles through a ring of kTmaStages chunk buffers. One thread of the group issues
+// each chunk's load; each warp waits on that chunk's barrier alone and says when it is done
+// with the buffer, and the load that refills it is issued one step later. Against
+// pointwise_gemm_kernel: no per-thread copy code and no block-wide barriers in the loop
+// (warps drift apart and cover each other's stalls), three chunks in flight per group
+// instead of two (the shared A is what makes room for them), and an epilogue without
+// bounds arithmetic beyond one test per float4.
+constexpr int kTmaGroups = 2, kTmaStages = 3;
+
+template <class T>
+constexpr size_t tma_gemm_smem_bytes() {
+  return sizeof(float) * (size_t(kResidentK<T>) * T::BM + size_t(kTmaGroups) * kTmaStages * T::BK * T::BN) +
+         sizeof(uint64_t) * 2 * kTmaGroups * kTmaStages;
+}
+
+template <class T, bool kAKContiguous>
+__global__ __launch_bounds__(kTmaGroups* gemm::kThreads,
+                             1) void pointwise_gemm_tma_kernel(const __grid_constant__ CUtensorMap b_map, int M, int K,
+                                                               int P, int images, const float* __restrict__ a,
+                                                               int a_pitch, const float* __restrict__ bias,
+                                                               float* __restrict__ out, bool streaming_store) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  extern __shared__ __align__(128) float tma_smem[];  // 128: TMA destinations
+  __shared__ float bias_s[T::BM];
+  constexpr int kStageFloats = T::BK * T::BN, kWarps = gemm::kThreads / 32;
+  const int tid = threadIdx.x, group = tid / gemm::kThreads, gtid = tid % gemm::kThreads;
+  float* As = tma_smem;                                                            // [kResidentK][BM]
+  float* stages = As + kResidentK<T> * T::BM + group * kTmaStages * kStageFloats;  // this group's [stage][BK][BN]
+  uint64_t* full =
+      reinterpret_cast<uint64_t*>(tma_smem + kResidentK<T> * T::BM + kTmaGroups * kTmaStages * kStageFloats);
+  uint64_t* empty = full + kTmaGroups * kTmaStages;
+  const int chunks = (K + T::BK - 1) / T::BK, p_tiles = (P + T::BN - 1) / T::BN, tiles = images * p_tiles;
+  const int worker = int(blockIdx.x) * kTmaGroups + group, workers = int(gridDim.x) * kTmaGroups;
+  const int steps = worker < tiles ? ((tiles - 1 - worker) / workers + 1) * chunks : 0;
+
+  gemm::copy_resident_a<T, kAKContiguous>(As, a, a_pitch, M, K, chunks, tid, kTmaGroups * gemm::kThreads);
+  gemm::copy_async_commit();
+  for (int m = tid; m < T::BM; m += kTmaGroups * gemm::kThreads) bias_s[m] = bias && m < M ? bias[m] : 0.0f;
+  if (tid == 0) {
+    for (int i = 0; i < kTmaGroups * kTmaStages; ++i) {
+      tma::barrier_init(&full[i], 1);        // the issuing thread's arrival, plus the bytes
+      tma::barrier_init(&empty[i], kWarps);  // one arrival per warp of the group
+    }
+    tma::barrier_init_fence();
+  }
+  gemm::copy_async_wait<0>();
+  __syncthreads();
+  full += group * kTmaStages;
+  empty += group * kTmaStages;
+
+  // Chunk `step` of this group: tile worker + (step / chunks) * workers, chunk step % chunks.
+  auto issue = [&](int step) {
+    const int stage = step % kTmaStages, tile = worker + (step / chunks) * workers;
+    tma::barrier_arrive_expect_bytes(&full[stage], kStageFloats * sizeof(float));
+    tma::load_box(stages + stage * kStageFloats, &b_map, (tile % p_tiles) * T::BN, (step % chunks) * T::BK,
+                  tile / p_tiles, &full[stage]);
+  };
+  const bool issuer = gtid == 0;
+  if (issuer)
+    for (int step = 0; step < kTmaStages && step < steps; ++step) issue(step);
+  __syncwarp();
+
+  float acc[T::TM][T::TN];
+  auto start_at_bias = [&] {
+#pragma unroll
+    for (int i = 0; i < T::TM; ++i)
+#pragma unroll
+      for (int j = 0; j < T::TN; ++j) acc[i][j] = 0.0f;
+  };
+  start_at_bias();
+  int tile = worker, chunk = 0;
+  for (int step = 0; step < steps; ++step) {
+    const int stage = step % kTmaStages;
+    // Refill the buffer the previous step read once every warp of the group has let it go:
+    // by now they are past it, so this seldom waits.
+    if (issuer && step >= 1 && step - 1 + kTmaStages < steps) {
+      const int previous = step - 1;
+      tma::barrier_wait(&empty[previous % kTmaStages], (previous / kTmaStages) & 1);
+      issue(previous + kTmaStages);
+    }
+    __syncwarp();  // the issuing lane rejoins its warp before the multiply
+    tma::barrier_wait(&full[stage], (step / kTmaStages) & 1);
+    gemm::multiply_chunk<T, false, false>(As + chunk * T::BK * T::BM, stages + stage * kStageFloats, acc, gtid);
+    __syncwarp();
+    if (tid % 32 == 0) tma::barrier_arrive(&empty[stage]);
+    if (++chunk == chunks) {
+      const int p0 = (tile % p_tiles) * T::BN;
+      float* image_out = out + int64_t(tile / p_tiles) * M * P + p0;
+#pragma unroll
+      for (int i = 0; i < T::TM; ++i) {
+        const int m = T::row(gtid, i);
+        if (m < M) {
+          const float b = bias_s[m];
+          float* row = image_out + int64_t(m) * P;
+#pragma unroll
+          for (int g = 0; g < T::kGroupsN; ++g) {
+            const int p = T::col_group(gtid, g);
+            if (p0 + p < P) {  // P % 4 == 0: a float4 is all in or all out
+              const float4 v =
+                  make_float4(acc[i][4 * g] + b, acc[i][4 * g + 1] + b, acc[i][4 * g + 2] + b, acc[i][4 * g + 3] + b);
+              if (streaming_store)
+                __stcs(reinterpret_cast<float4*>(row + p), v);
+              else
+                *reinterpret_cast<float4*>(row + p) = v;
+            }
+          }
+        }
+      }
+      start_at_bias();
+      chunk = 0;
+      tile += workers;
+    }
+  }
+#else
+  __trap();  // the host launches this only where the binary has sm_90 code (see tma_gemm_usable)
+#endif
 }
 
 // ---------------------------------------------------------------------------------------
@@ -217,18 +331,19 @@ struct Plan {
   // Planes that fill less than half a tile take the direct kernels (depthwise_direct.cuh):
   // output planes for the forward and weight passes, input planes for dx.
   bool direct_outputs = false, direct_inputs = false;
-  int weight_group = 1;               // output-space tiles per dW_dw block
+  int weight_group = 1;  // output-space tiles per dW_dw block
   int64_t weight_groups_per_channel = 1;
   int blocks_per_sm_gemm = 2, sms = 1;
+  bool tma_gemm = false;  // pointwise_gemm_tma_kernel can run here
   int64_t weight_splits = 1;
   int64_t bias_chunks = 1;
   bool bias = false;
   float* t = nullptr;
   float* dt = nullptr;
-  float* weight_partial = nullptr;     // dW_pw
+  float* weight_partial = nullptr;          // dW_pw
   float* depthwise_partial = nullptr;       // dW_dw
   float* depthwise_bias_partial = nullptr;  // db_dw, when the problem has biases
-  float* bias_partial = nullptr;       // db_pw
+  float* bias_partial = nullptr;            // db_pw
 };
 
 template <int KH, int KW>
@@ -295,7 +410,13 @@ void launch_pointwise(const Plan& q, int64_t M, int64_t K, const float* a, int64
   const int64_t P = q.s.pixels();
   const int64_t tiles = q.s.n * ((M + T::BM - 1) / T::BM) * ((P + T::BN - 1) / T::BN);
   const unsigned grid = unsigned(std::min<int64_t>(tiles, int64_t(q.sms) * q.blocks_per_sm_gemm));
-  if (M <= T::BM && K <= kResidentK<T>) {
+  if (M <= T::BM && K <= kResidentK<T> && q.tma_gemm && P % 4 == 0) {
+    const CUtensorMap b_map = tma::make_box_map(b, {uint64_t(P), uint64_t(K), uint64_t(q.s.n)}, {T::BN, T::BK, 1});
+    const int64_t blocks = (tiles + kTmaGroups - 1) / kTmaGroups;
+    pointwise_gemm_tma_kernel<T, kAKContiguous>
+        <<<unsigned(std::min<int64_t>(blocks, q.sms)), kTmaGroups * gemm::kThreads, tma_gemm_smem_bytes<T>(), st>>>(
+            b_map, int(M), int(K), int(P), int(q.s.n), a, int(a_pitch), bias, out, streaming);
+  } else if (M <= T::BM && K <= kResidentK<T>) {
     pointwise_gemm_kernel<T, kAKContiguous, true><<<grid, gemm::kThreads, resident_gemm_smem_bytes<T>(), st>>>(
         M, K, P, q.s.n, a, a_pitch, a_pitch % 4 == 0, b, P % 4 == 0, bias, out, streaming);
   } else if constexpr (T::BK == 32) {  // the deep tile is only ever resident
@@ -311,13 +432,17 @@ void pointwise(const Plan& q, int64_t M, int64_t K, const float* a, int64_t a_pi
                const float* b, const float* bias, float* out, bool streaming, cudaStream_t st) {
   const bool small_m = M <= 64;
   if (a_k_contiguous) {
-    if (small_m) launch_pointwise<NNTile64, true>(q, M, K, a, a_pitch, b, bias, out, streaming, st);
+    if (small_m)
+      launch_pointwise<NNTile64, true>(q, M, K, a, a_pitch, b, bias, out, streaming, st);
     else if (M <= NNTile128Deep::BM && K <= NNTile128Deep::BK)
       launch_pointwise<NNTile128Deep, true>(q, M, K, a, a_pitch, b, bias, out, streaming, st);
-    else launch_pointwise<NNTile128, true>(q, M, K, a, a_pitch, b, bias, out, streaming, st);
+    else
+      launch_pointwise<NNTile128, true>(q, M, K, a, a_pitch, b, bias, out, streaming, st);
   } else {
-    if (small_m) launch_pointwise<NNTile64, false>(q, M, K, a, a_pitch, b, bias, out, streaming, st);
-    else launch_pointwise<NNTile128, false>(q, M, K, a, a_pitch, b, bias, out, streaming, st);
+    if (small_m)
+      launch_pointwise<NNTile64, false>(q, M, K, a, a_pitch, b, bias, out, streaming, st);
+    else
+      launch_pointwise<NNTile128, false>(q, M, K, a, a_pitch, b, bias, out, streaming, st);
   }
 }
 
@@ -328,12 +453,23 @@ void allow_dynamic_smem(Kernel kernel, size_t bytes) {
 
 template <class T>
 void allow_pointwise_smem() {
+  allow_dynamic_smem(pointwise_gemm_tma_kernel<T, true>, tma_gemm_smem_bytes<T>());
+  allow_dynamic_smem(pointwise_gemm_tma_kernel<T, false>, tma_gemm_smem_bytes<T>());
   allow_dynamic_smem(pointwise_gemm_kernel<T, true, true>, resident_gemm_smem_bytes<T>());
   allow_dynamic_smem(pointwise_gemm_kernel<T, false, true>, resident_gemm_smem_bytes<T>());
   if constexpr (T::BK == 32) {
     allow_dynamic_smem(pointwise_gemm_kernel<T, true, false>, gemm_smem_bytes<T>());
     allow_dynamic_smem(pointwise_gemm_kernel<T, false, false>, gemm_smem_bytes<T>());
   }
+}
+
+// The TMA GEMM needs a device and driver with TMA, and sm_90 code for it in this binary: a
+// build for older GPUs only would JIT its compute_80 PTX, in which the kernel is empty.
+bool tma_gemm_usable() {
+  if (!tma::available()) return false;
+  cudaFuncAttributes attributes{};
+  DSCONV_CUDA_CHECK(cudaFuncGetAttributes(&attributes, pointwise_gemm_tma_kernel<NNTile128Deep, true>));
+  return attributes.ptxVersion >= 90;
 }
 
 // The launches of each pass, in order, as named stages: forward() and backward() run them
@@ -407,9 +543,10 @@ class Tiled final : public Kernel {
     const Conv2dParams& c = p.conv;
     if (depthwise::choose_tile(c.kh, c.kw, c.stride_h, c.stride_w, c.dil_h, c.dil_w, kDepthwiseSmemFloats).rows == 0 ||
         input_space_tile(p).rows == 0)
-      return fmt::format("the input window of a 1 x 4 output tile ({} x {} taps, stride {}x{}, dilation {}x{}) "
-                         "exceeds the 48 KB of shared memory a depthwise block stages",
-                         c.kh, c.kw, c.stride_h, c.stride_w, c.dil_h, c.dil_w);
+      return fmt::format(
+          "the input window of a 1 x 4 output tile ({} x {} taps, stride {}x{}, dilation {}x{}) "
+          "exceeds the 48 KB of shared memory a depthwise block stages",
+          c.kh, c.kw, c.stride_h, c.stride_w, c.dil_h, c.dil_w);
     if (p.n * p.c_in * ((p.h + 15) / 16) * ((p.w + 63) / 64) >= (int64_t(1) << 31))
       return "more depthwise tiles than a grid holds (2^31 - 1 blocks)";
     const int64_t gemm_steps = p.n * ((std::max(p.c_in, p.c_out) + 63) / 64) * ((p.out_h() * p.out_w() + 127) / 128) *
@@ -433,8 +570,7 @@ class Tiled final : public Kernel {
     q.data_tiles_w = ceil_div(q.s.w, q.data_tile.cols);
     const int64_t direct_limit = std::numeric_limits<int>::max();
     q.direct_outputs = 2 * q.s.pixels() < int64_t(q.forward_tile.rows) * q.forward_tile.cols &&
-                       p.n * q.s.pixels() < direct_limit && q.s.in_pixels() < direct_limit &&
-                       p.c_in < direct_limit;
+                       p.n * q.s.pixels() < direct_limit && q.s.in_pixels() < direct_limit && p.c_in < direct_limit;
     q.direct_inputs = 2 * q.s.in_pixels() < int64_t(q.data_tile.rows) * q.data_tile.cols;
     q.weight_group = templated_size(c.kh, c.kw) ? 8 : 1;
     q.weight_groups_per_channel = p.n * ((q.fwd_tiles_h * q.fwd_tiles_w + q.weight_group - 1) / q.weight_group);
@@ -442,6 +578,7 @@ class Tiled final : public Kernel {
     int device = 0;
     DSCONV_CUDA_CHECK(cudaGetDevice(&device));
     DSCONV_CUDA_CHECK(cudaDeviceGetAttribute(&q.sms, cudaDevAttrMultiProcessorCount, device));
+    q.tma_gemm = tma_gemm_usable();
     allow_pointwise_smem<NNTile128>();
     allow_pointwise_smem<NNTile64>();
     allow_pointwise_smem<NNTile128Deep>();
@@ -451,7 +588,8 @@ class Tiled final : public Kernel {
     const int64_t weight_tiles = ((p.c_out + WeightGradTile::BM - 1) / WeightGradTile::BM) *
                                  ((p.c_in + WeightGradTile::BN - 1) / WeightGradTile::BN);
     const int64_t chunks = p.n * ((q.s.pixels() + WeightGradTile::BK - 1) / WeightGradTile::BK);
-    q.weight_splits = std::max<int64_t>(1, std::min<int64_t>(chunks, 2 * q.sms / std::max<int64_t>(1, weight_tiles) + 1));
+    q.weight_splits =
+        std::max<int64_t>(1, std::min<int64_t>(chunks, 2 * q.sms / std::max<int64_t>(1, weight_tiles) + 1));
     q.bias_chunks = (q.s.pixels() + kSumChunk - 1) / kSumChunk;
 
     q.t = ws.allocate_array<float>(size_t(p.t_elems()));

@@ -36,7 +36,7 @@ template <int BM_, int BN_, int BK_, int TM_, int TN_, int WM_, int WN_>
 struct Tile {
   static constexpr int BM = BM_, BN = BN_, BK = BK_, TM = TM_, TN = TN_, WM = WM_, WN = WN_;
   static constexpr int kWarpM = BM / WM, kWarpN = BN / WN;  // warp tile
-  static constexpr int LM = kWarpM / TM, LN = kWarpN / TN;   // lanes along m and n
+  static constexpr int LM = kWarpM / TM, LN = kWarpN / TN;  // lanes along m and n
   static constexpr int kGroupsM = TM / 4, kGroupsN = TN / 4;
   static_assert(WM * WN * 32 == kThreads, "8 warps");
   static_assert(LM * LN == 32, "the lanes of a warp must cover its warp tile exactly");
@@ -91,6 +91,21 @@ __device__ __forceinline__ void multiply_chunk(const float* __restrict__ As, con
     for (int i = 0; i < T::TM; ++i)
 #pragma unroll
       for (int j = 0; j < T::TN; ++j) acc[i][j] = fmaf(a[i], b[j], acc[i][j]);
+  }
+}
+
+// All of A, chunks * BK columns of it, as As[k][m] without the swizzle (k past K and m past M
+// are zeros), by cp.async in the caller's next copy group: it is copied once per block, so
+// the bank conflicts of this transposing copy cost nothing, and the multiply reads it back
+// without an XOR per k.
+template <class T, bool kAKContiguous>
+__device__ __forceinline__ void copy_resident_a(float* __restrict__ As, const float* __restrict__ a, int64_t a_pitch,
+                                                int64_t M, int64_t K, int chunks, int tid, int threads) {
+  for (int idx = tid; idx < chunks * T::BK * T::BM; idx += threads) {
+    const int k = idx / T::BM, m = idx % T::BM;
+    const bool valid = k < K && m < M;
+    const float* src = kAKContiguous ? a + int64_t(m) * a_pitch + k : a + int64_t(k) * a_pitch + m;
+    gemm::copy_async_4(&As[idx], valid ? src : a, valid);
   }
 }
 

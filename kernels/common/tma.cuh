@@ -1,0 +1,62 @@
+// Tensor Memory Accelerator (TMA) tile loads and the shared-memory barriers (mbarrier) that
+// say when they have landed; sm_90+.
+//
+// Why: with cp.async every thread issues its share of a tile's copies - addresses, bounds
+// tests and predicates, several hundred instructions a warp per 32 KB tile - and the block
+// must meet at a barrier before anyone may read the tile. One thread hands the whole box to
+// the TMA unit instead, which fills the edges with zeros, and each warp waits only on the
+// barrier of the stage it is about to read: warps drift apart and cover each other's stalls.
+// The maps themselves are made on the host: kernels/tma_map.h.
+#pragma once
+
+#include <cuda.h>
+
+#include <cstdint>
+
+namespace dsconv::tma {
+
+__device__ __forceinline__ uint32_t shared_address(const void* p) {
+  return static_cast<uint32_t>(__cvta_generic_to_shared(p));
+}
+
+// A barrier that completes a phase once `count` arrivals (and any expected bytes) are in.
+__device__ __forceinline__ void barrier_init(uint64_t* bar, uint32_t count) {
+  asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;" ::"r"(shared_address(bar)), "r"(count) : "memory");
+}
+// Makes initialised barriers visible to the TMA unit; follow with __syncthreads().
+__device__ __forceinline__ void barrier_init_fence() {
+  asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
+  asm volatile("fence.proxy.async.shared::cta;" ::: "memory");
+}
+__device__ __forceinline__ void barrier_arrive(uint64_t* bar) {
+  asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];" ::"r"(shared_address(bar)) : "memory");
+}
+// Arrives and tells the barrier to also wait for `bytes` of TMA transfers.
+__device__ __forceinline__ void barrier_arrive_expect_bytes(uint64_t* bar, uint32_t bytes) {
+  asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;" ::"r"(shared_address(bar)), "r"(bytes)
+               : "memory");
+}
+// Blocks until the phase with parity `parity` has completed (phases alternate 0, 1, 0, ...).
+__device__ __forceinline__ void barrier_wait(uint64_t* bar, uint32_t parity) {
+  const uint32_t address = shared_address(bar);
+  uint32_t done = 0;
+  do {
+    asm volatile("{\n .reg .pred p;\n mbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\n selp.u32 %0, 1, 0, p;\n}"
+                 : "=r"(done)
+                 : "r"(address), "r"(parity)
+                 : "memory");
+  } while (!done);
+}
+
+// Loads the box of a rank-3 `map` whose first element is at coordinates (c0, c1, c2)
+// (innermost first; they may be negative) into `dst`, densely packed, and counts its bytes
+// on `bar`. Elements outside the tensor arrive as zeros: padding costs nothing.
+__device__ __forceinline__ void load_box(void* dst, const CUtensorMap* map, int c0, int c1, int c2, uint64_t* bar) {
+  asm volatile(
+      "cp.async.bulk.tensor.3d.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1, {%2, %3, %4}], [%5];" ::
+          "r"(shared_address(dst)),
+      "l"(reinterpret_cast<uint64_t>(map)), "r"(c0), "r"(c1), "r"(c2), "r"(shared_address(bar))
+      : "memory");
+}
+
+}  // namespace dsconv::tma

@@ -1,0 +1,21 @@
+// Host side of the TMA tile loads (common/tma.cuh): tensor maps, and whether they can be used.
+#pragma once
+
+#include <cuda.h>
+
+#include <cstdint>
+#include <initializer_list>
+
+namespace dsconv::tma {
+
+// A map of a dense fp32 tensor with dims[0] contiguous (innermost first; rank 1 to 5), read
+// in boxes of box[0] x box[1] x ... elements. Needs dims[0] % 4 == 0 (TMA strides are whole
+// 16 bytes), a 16-byte aligned base and box sides of 1 to 256; throws a DeviceError naming
+// the problem otherwise, or when the driver refuses the map.
+CUtensorMap make_box_map(const float* base, std::initializer_list<uint64_t> dims, std::initializer_list<uint32_t> box);
+
+// Whether TMA tile loads can run here: the current device has compute capability 9.0 or
+// newer and the driver exports cuTensorMapEncodeTiled.
+bool available();
+
+}  // namespace dsconv::tma
