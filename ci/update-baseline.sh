@@ -39,5 +39,8 @@ fi
 mkdir -p ci/baselines
 cp "$fresh" "$target"
 echo
-echo "wrote $target from commit $(git rev-parse --short HEAD)."
+# The commit the sweep recorded (DSCONV_GIT_COMMIT where the tree has no .git, as on a
+# copied-in runner), not whatever repository happens to enclose the tree.
+recorded="$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["dsconv"]["git_commit"])' "$target")"
+echo "wrote $target from commit $recorded."
 echo "Commit it so the gate uses it:  git add $target && git commit -m \"ci: update gate baseline for $slug\""
