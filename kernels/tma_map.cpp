@@ -31,8 +31,6 @@ PFN_cuTensorMapEncodeTiled_v12000 encoder() {
 }  // namespace
 
 CUtensorMap make_box_map(const float* base, std::initializer_list<uint64_t> dims, std::initializer_list<uint32_t> box) {
-  const auto encode = encoder();
-  if (!encode) throw DeviceError("the CUDA driver does not export cuTensorMapEncodeTiled (TMA tile loads)");
   const std::vector<cuuint64_t> d(dims);
   const std::vector<cuuint32_t> b(box);
   const auto describe = [&] {
@@ -45,6 +43,8 @@ CUtensorMap make_box_map(const float* base, std::initializer_list<uint64_t> dims
         fmt::format("no TMA map for {} (innermost first): needs rank 1 to 5, an innermost side of a "
                     "multiple of 4 floats, a 16-byte aligned base and box sides of 1 to 256",
                     describe()));
+  const auto encode = encoder();
+  if (!encode) throw DeviceError("the CUDA driver does not export cuTensorMapEncodeTiled (TMA tile loads)");
   std::vector<cuuint64_t> strides;  // bytes, of dims 1 and up
   cuuint64_t stride = sizeof(float);
   for (size_t i = 0; i + 1 < d.size(); ++i) strides.push_back(stride *= d[i]);
