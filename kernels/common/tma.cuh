@@ -50,7 +50,9 @@ __device__ __forceinline__ void barrier_wait(uint64_t* bar, uint32_t parity) {
 
 // Loads the box of a rank-3 `map` whose first element is at coordinates (c0, c1, c2)
 // (innermost first; they may be negative) into `dst`, densely packed, and counts its bytes
-// on `bar`. Elements outside the tensor arrive as zeros: padding costs nothing.
+// on `bar`. Elements outside the tensor arrive as zeros: padding costs nothing. Keep c0 a
+// multiple of 4 floats (16 bytes): other innermost starts are reported to stop the kernel
+// with an illegal instruction.
 __device__ __forceinline__ void load_box(void* dst, const CUtensorMap* map, int c0, int c1, int c2, uint64_t* bar) {
   asm volatile(
       "cp.async.bulk.tensor.3d.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1, {%2, %3, %4}], [%5];" ::
