@@ -16,9 +16,9 @@
 // 128 x 128 tile of (C_out x pixels) - 64 x 256 when C_out <= 64 - each thread an 8 x 8
 // block, W resident in shared memory when it is one tile, the pixel operand double-buffered,
 // persistent blocks walking the tiles. On sm_90 with W resident, the pixel tiles come by TMA
-// into a three-deep ring per warp group instead (pointwise_gemm_tma_kernel). naive re-reads t from device memory for every output
-// channel; here each t element is read once per 128 output channels and reused 128 times
-// from shared memory.
+// into a three-deep ring per warp group instead (pointwise_gemm_tma_kernel). naive re-reads
+// t from device memory for every output channel; here each t element is read once per 128
+// output channels and reused 128 times from shared memory.
 //
 // Backward:
 //  - t is recomputed, not stored by forward: the interface's backward starts from the
@@ -257,13 +257,13 @@ __global__ __launch_bounds__(kTmaGroups* gemm::kThreads,
   __syncwarp();
 
   float acc[T::TM][T::TN];
-  auto start_at_bias = [&] {
+  auto zero_accumulators = [&] {
 #pragma unroll
     for (int i = 0; i < T::TM; ++i)
 #pragma unroll
       for (int j = 0; j < T::TN; ++j) acc[i][j] = 0.0f;
   };
-  start_at_bias();
+  zero_accumulators();
   int tile = worker, chunk = 0;
   for (int step = 0; step < steps; ++step) {
     const int stage = step % kTmaStages;
@@ -302,7 +302,7 @@ __global__ __launch_bounds__(kTmaGroups* gemm::kThreads,
           }
         }
       }
-      start_at_bias();
+      zero_accumulators();
       chunk = 0;
       tile += workers;
     }
@@ -410,7 +410,11 @@ void launch_pointwise(const Plan& q, int64_t M, int64_t K, const float* a, int64
   const int64_t P = q.s.pixels();
   const int64_t tiles = q.s.n * ((M + T::BM - 1) / T::BM) * ((P + T::BN - 1) / T::BN);
   const unsigned grid = unsigned(std::min<int64_t>(tiles, int64_t(q.sms) * q.blocks_per_sm_gemm));
-  if (M <= T::BM && K <= kResidentK<T> && q.tma_gemm && P % 4 == 0) {
+  // The TMA kernel's indices are 32-bit, and a TMA map wants rows of whole 16 bytes from a
+  // 16-byte aligned base; anything else takes the cp.async kernels.
+  const bool tma_fits = q.tma_gemm && P % 4 == 0 && reinterpret_cast<uintptr_t>(b) % 16 == 0 &&
+                        P <= std::numeric_limits<int>::max() && a_pitch <= std::numeric_limits<int>::max();
+  if (M <= T::BM && K <= kResidentK<T> && tma_fits) {
     const CUtensorMap b_map = tma::make_box_map(b, {uint64_t(P), uint64_t(K), uint64_t(q.s.n)}, {T::BN, T::BK, 1});
     const int64_t blocks = (tiles + kTmaGroups - 1) / kTmaGroups;
     pointwise_gemm_tma_kernel<T, kAKContiguous>
