@@ -199,14 +199,49 @@ __global__ __launch_bounds__(gemm::kThreads,
 // with the buffer, and the load that refills it is issued one step later. Against
 // pointwise_gemm_kernel: no per-thread copy code and no block-wide barriers in the loop
 // (warps drift apart and cover each other's stalls), three chunks in flight per group
-// instead of two (the shared A is what makes room for them), and an epilogue without
-// bounds arithmetic beyond one test per float4.
+// instead of two (the shared A is what makes room for them).
+//
+// With K = 64 a tile is only 64 k steps, so what a tile costs besides its 4,096 FFMA a warp
+// matters: the bias is the first k step's addend (multiply_first_chunk), the tile walk
+// advances by additions rather than divisions, and the epilogue is one address a row and
+// one float4 store a group, its bounds tests hoisted out of the rows.
 constexpr int kTmaGroups = 2, kTmaStages = 3;
 
 template <class T>
 constexpr size_t tma_gemm_smem_bytes() {
   return sizeof(float) * (size_t(kResidentK<T>) * T::BM + size_t(kTmaGroups) * kTmaStages * T::BK * T::BN) +
          sizeof(uint64_t) * 2 * kTmaGroups * kTmaStages;
+}
+
+// out[m][p0 + p] = acc (+ row_bias[m] when kAddBias) for this thread's rows and float4
+// columns of the tile; rows at or past M and columns at or past P (whole float4: P % 4 == 0)
+// are not written.
+template <class T, bool kStreaming, bool kAddBias>
+__device__ __forceinline__ void store_tile(const float (&acc)[T::TM][T::TN], const float* row_bias,
+                                           float* __restrict__ tile_out, int M, int P, int p0, int gtid) {
+  bool column_in[T::kGroupsN];
+#pragma unroll
+  for (int g = 0; g < T::kGroupsN; ++g) column_in[g] = p0 + T::col_group(gtid, g) < P;
+#pragma unroll
+  for (int i = 0; i < T::TM; ++i) {
+    const int m = T::row(gtid, i);
+    if (m >= M) continue;
+    float* row = tile_out + int64_t(m) * P;
+#pragma unroll
+    for (int g = 0; g < T::kGroupsN; ++g) {
+      if (!column_in[g]) continue;
+      float4 v = make_float4(acc[i][4 * g], acc[i][4 * g + 1], acc[i][4 * g + 2], acc[i][4 * g + 3]);
+      if constexpr (kAddBias) {
+        const float b = row_bias[m];
+        v = make_float4(v.x + b, v.y + b, v.z + b, v.w + b);
+      }
+      float4* dst = reinterpret_cast<float4*>(row + T::col_group(gtid, g));
+      if constexpr (kStreaming)
+        __stcs(dst, v);
+      else
+        *dst = v;
+    }
+  }
 }
 
 template <class T, bool kAKContiguous>
@@ -217,7 +252,7 @@ __global__ __launch_bounds__(kTmaGroups* gemm::kThreads,
                                                                float* __restrict__ out, bool streaming_store) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
   extern __shared__ __align__(128) float tma_smem[];  // 128: TMA destinations
-  __shared__ float bias_s[T::BM];
+  __shared__ __align__(16) float bias_s[T::BM];
   constexpr int kStageFloats = T::BK * T::BN, kWarps = gemm::kThreads / 32;
   const int tid = threadIdx.x, group = tid / gemm::kThreads, gtid = tid % gemm::kThreads;
   float* As = tma_smem;                                                            // [kResidentK][BM]
@@ -225,9 +260,8 @@ __global__ __launch_bounds__(kTmaGroups* gemm::kThreads,
   uint64_t* full =
       reinterpret_cast<uint64_t*>(tma_smem + kResidentK<T> * T::BM + kTmaGroups * kTmaStages * kStageFloats);
   uint64_t* empty = full + kTmaGroups * kTmaStages;
-  const int chunks = (K + T::BK - 1) / T::BK, p_tiles = (P + T::BN - 1) / T::BN, tiles = images * p_tiles;
+  const int chunks = (K + T::BK - 1) / T::BK, p_tiles = (P + T::BN - 1) / T::BN;
   const int worker = int(blockIdx.x) * kTmaGroups + group, workers = int(gridDim.x) * kTmaGroups;
-  const int steps = worker < tiles ? ((tiles - 1 - worker) / workers + 1) * chunks : 0;
 
   gemm::copy_resident_a<T, kAKContiguous>(As, a, a_pitch, M, K, chunks, tid, kTmaGroups * gemm::kThreads);
   gemm::copy_async_commit();
@@ -244,68 +278,83 @@ __global__ __launch_bounds__(kTmaGroups* gemm::kThreads,
   full += group * kTmaStages;
   empty += group * kTmaStages;
 
-  // Chunk `step` of this group: tile worker + (step / chunks) * workers, chunk step % chunks.
-  auto issue = [&](int step) {
-    const int stage = step % kTmaStages, tile = worker + (step / chunks) * workers;
-    tma::barrier_arrive_expect_bytes(&full[stage], kStageFloats * sizeof(float));
-    tma::load_box(stages + stage * kStageFloats, &b_map, (tile % p_tiles) * T::BN, (step % chunks) * T::BK,
-                  tile / p_tiles, &full[stage]);
-  };
+  // Chunk `chunk` of tile `at`, into `stage`. Loads go round the ring in order, kTmaStages
+  // chunks ahead of the multiply, so the stage a refill goes to is the one just consumed.
   const bool issuer = gtid == 0;
+  const gemm::TileStride stride(workers, p_tiles);
+  auto issue = [&](const gemm::TilePlace& at, int chunk, int stage) {
+    tma::barrier_arrive_expect_bytes(&full[stage], kStageFloats * sizeof(float));
+    tma::load_box(stages + stage * kStageFloats, &b_map, at.p_tile * T::BN, chunk * T::BK, at.img, &full[stage]);
+  };
+  // The chunk `ahead` chunks past chunk `chunk` of tile `at` (derived when needed rather than
+  // kept: a cursor of its own would hold registers in every thread for the whole loop).
+  auto chunk_ahead = [&](gemm::TilePlace at, int chunk, int ahead, int& at_chunk) {
+    for (at_chunk = chunk + ahead; at_chunk >= chunks; at_chunk -= chunks) at.advance(stride);
+    return at;
+  };
   if (issuer)
-    for (int step = 0; step < kTmaStages && step < steps; ++step) issue(step);
+    for (int s = 0; s < kTmaStages; ++s) {
+      int chunk;
+      const gemm::TilePlace at = chunk_ahead(gemm::TilePlace(worker, stride), 0, s, chunk);
+      if (at.img < images) issue(at, chunk, s);
+    }
   __syncwarp();
 
+  // With W resident in one chunk (the 64-deep tile) every chunk is a tile's first.
+  constexpr bool kOneChunk = kResidentK<T> == T::BK;
   float acc[T::TM][T::TN];
-  auto zero_accumulators = [&] {
-#pragma unroll
-    for (int i = 0; i < T::TM; ++i)
-#pragma unroll
-      for (int j = 0; j < T::TN; ++j) acc[i][j] = 0.0f;
-  };
-  zero_accumulators();
-  int tile = worker, chunk = 0;
-  for (int step = 0; step < steps; ++step) {
-    const int stage = step % kTmaStages;
-    // Refill the buffer the previous step read once every warp of the group has let it go:
-    // by now they are past it, so this seldom waits.
-    if (issuer && step >= 1 && step - 1 + kTmaStages < steps) {
-      const int previous = step - 1;
-      tma::barrier_wait(&empty[previous % kTmaStages], (previous / kTmaStages) & 1);
-      issue(previous + kTmaStages);
-    }
-    __syncwarp();  // the issuing lane rejoins its warp before the multiply
-    tma::barrier_wait(&full[stage], (step / kTmaStages) & 1);
-    gemm::multiply_chunk<T, false, false>(As + chunk * T::BK * T::BM, stages + stage * kStageFloats, acc, gtid);
-    __syncwarp();
-    if (tid % 32 == 0) tma::barrier_arrive(&empty[stage]);
-    if (++chunk == chunks) {
-      const int p0 = (tile % p_tiles) * T::BN;
-      float* image_out = out + int64_t(tile / p_tiles) * M * P + p0;
-#pragma unroll
-      for (int i = 0; i < T::TM; ++i) {
-        const int m = T::row(gtid, i);
-        if (m < M) {
-          const float b = bias_s[m];
-          float* row = image_out + int64_t(m) * P;
-#pragma unroll
-          for (int g = 0; g < T::kGroupsN; ++g) {
-            const int p = T::col_group(gtid, g);
-            if (p0 + p < P) {  // P % 4 == 0: a float4 is all in or all out
-              const float4 v =
-                  make_float4(acc[i][4 * g] + b, acc[i][4 * g + 1] + b, acc[i][4 * g + 2] + b, acc[i][4 * g + 3] + b);
-              if (streaming_store)
-                __stcs(reinterpret_cast<float4*>(row + p), v);
-              else
-                *reinterpret_cast<float4*>(row + p) = v;
-            }
-          }
+  int stage = 0;
+  uint32_t phase = 0;
+  bool first_step = true;
+  for (gemm::TilePlace tile(worker, stride); tile.img < images; tile.advance(stride)) {
+    for (int chunk = 0; chunk < (kOneChunk ? 1 : chunks); ++chunk) {
+      // Refill the buffer the previous step read once every warp of the group has let it go:
+      // by now they are past it, so this seldom waits.
+      if (issuer && !first_step) {
+        const bool wrapped = stage == 0;
+        const int previous_stage = wrapped ? kTmaStages - 1 : stage - 1;
+        int load_chunk;
+        const gemm::TilePlace load = chunk_ahead(tile, chunk, kTmaStages - 1, load_chunk);
+        if (load.img < images) {
+          tma::barrier_wait(&empty[previous_stage], wrapped ? phase ^ 1 : phase);
+          issue(load, load_chunk, previous_stage);
         }
       }
-      zero_accumulators();
-      chunk = 0;
-      tile += workers;
+      first_step = false;
+      __syncwarp();  // the issuing lane rejoins its warp before the multiply
+      tma::barrier_wait(&full[stage], phase);
+      const float* b_chunk = stages + stage * kStageFloats;
+      if constexpr (kOneChunk) {
+        float start[T::TM];  // row i's bias: the addend of the tile's first k step
+#pragma unroll
+        for (int g = 0; g < T::kGroupsM; ++g)
+          *reinterpret_cast<float4*>(&start[4 * g]) = *reinterpret_cast<const float4*>(&bias_s[T::row_group(gtid, g)]);
+        gemm::multiply_first_chunk<T, false, false>(start, As, b_chunk, acc, gtid);
+      } else {
+        // Deeper W: one multiply for every chunk and the bias added by the epilogue keep
+        // the loop within the registers.
+        if (chunk == 0) {
+#pragma unroll
+          for (int i = 0; i < T::TM; ++i)
+#pragma unroll
+            for (int j = 0; j < T::TN; ++j) acc[i][j] = 0.0f;
+        }
+        gemm::multiply_chunk<T, false, false>(As + chunk * T::BK * T::BM, b_chunk, acc, gtid);
+      }
+      __syncwarp();
+      if (tid % 32 == 0) tma::barrier_arrive(&empty[stage]);
+      if (++stage == kTmaStages) {
+        stage = 0;
+        phase ^= 1;
+      }
     }
+    const int p0 = tile.p_tile * T::BN;
+    float* tile_out = out + int64_t(tile.img) * M * P + p0;
+    // The one-chunk tile started from the bias; bias_s is zeros when there is none.
+    if (streaming_store)
+      store_tile<T, true, !kOneChunk>(acc, bias_s, tile_out, M, P, p0, gtid);
+    else
+      store_tile<T, false, !kOneChunk>(acc, bias_s, tile_out, M, P, p0, gtid);
   }
 #else
   __trap();  // the host launches this only where the binary has sm_90 code (see tma_gemm_usable)

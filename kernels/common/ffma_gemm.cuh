@@ -68,30 +68,70 @@ constexpr int kChunkUnroll = 8;
 constexpr int kChunkUnroll = 2;
 #endif
 
-template <class T, bool kSwizzleA, bool kSwizzleB, int kK = T::BK, int kUnroll = kChunkUnroll>
-__device__ __forceinline__ void multiply_chunk(const float* __restrict__ As, const float* __restrict__ Bs,
-                                               float (&acc)[T::TM][T::TN], int tid) {
-  int a_col[T::kGroupsM], b_col[T::kGroupsN];
+// One k step of the outer product: this thread's TM values of column k of As and TN values of
+// row k of Bs, as float4.
+template <class T, bool kSwizzleA, bool kSwizzleB>
+__device__ __forceinline__ void load_step(const float* __restrict__ As, const float* __restrict__ Bs, int k,
+                                          const int (&a_col)[T::kGroupsM], const int (&b_col)[T::kGroupsN],
+                                          float (&a)[T::TM], float (&b)[T::TN]) {
+#pragma unroll
+  for (int g = 0; g < T::kGroupsM; ++g)
+    *reinterpret_cast<float4*>(&a[4 * g]) =
+        *reinterpret_cast<const float4*>(&As[k * T::BM + (kSwizzleA ? swizzle(k, a_col[g]) : a_col[g])]);
+#pragma unroll
+  for (int g = 0; g < T::kGroupsN; ++g)
+    *reinterpret_cast<float4*>(&b[4 * g]) =
+        *reinterpret_cast<const float4*>(&Bs[k * T::BN + (kSwizzleB ? swizzle(k, b_col[g]) : b_col[g])]);
+}
+
+template <class T>
+__device__ __forceinline__ void operand_columns(int tid, int (&a_col)[T::kGroupsM], int (&b_col)[T::kGroupsN]) {
 #pragma unroll
   for (int g = 0; g < T::kGroupsM; ++g) a_col[g] = T::row_group(tid, g);
 #pragma unroll
   for (int g = 0; g < T::kGroupsN; ++g) b_col[g] = T::col_group(tid, g);
+}
+
+// acc += the outer products of k steps [kBegin, kEnd), kUnroll of them a loop trip.
+template <class T, bool kSwizzleA, bool kSwizzleB, int kBegin, int kEnd, int kUnroll>
+__device__ __forceinline__ void multiply_steps(const float* __restrict__ As, const float* __restrict__ Bs,
+                                               const int (&a_col)[T::kGroupsM], const int (&b_col)[T::kGroupsN],
+                                               float (&acc)[T::TM][T::TN]) {
 #pragma unroll kUnroll
-  for (int k = 0; k < kK; ++k) {
+  for (int k = kBegin; k < kEnd; ++k) {
     float a[T::TM], b[T::TN];
-#pragma unroll
-    for (int g = 0; g < T::kGroupsM; ++g)
-      *reinterpret_cast<float4*>(&a[4 * g]) =
-          *reinterpret_cast<const float4*>(&As[k * T::BM + (kSwizzleA ? swizzle(k, a_col[g]) : a_col[g])]);
-#pragma unroll
-    for (int g = 0; g < T::kGroupsN; ++g)
-      *reinterpret_cast<float4*>(&b[4 * g]) =
-          *reinterpret_cast<const float4*>(&Bs[k * T::BN + (kSwizzleB ? swizzle(k, b_col[g]) : b_col[g])]);
+    load_step<T, kSwizzleA, kSwizzleB>(As, Bs, k, a_col, b_col, a, b);
 #pragma unroll
     for (int i = 0; i < T::TM; ++i)
 #pragma unroll
       for (int j = 0; j < T::TN; ++j) acc[i][j] = fmaf(a[i], b[j], acc[i][j]);
   }
+}
+
+template <class T, bool kSwizzleA, bool kSwizzleB, int kK = T::BK, int kUnroll = kChunkUnroll>
+__device__ __forceinline__ void multiply_chunk(const float* __restrict__ As, const float* __restrict__ Bs,
+                                               float (&acc)[T::TM][T::TN], int tid) {
+  int a_col[T::kGroupsM], b_col[T::kGroupsN];
+  operand_columns<T>(tid, a_col, b_col);
+  multiply_steps<T, kSwizzleA, kSwizzleB, 0, kK, kUnroll>(As, Bs, a_col, b_col, acc);
+}
+
+// acc = start (x) 1 + As (x) Bs: the first chunk of a tile, whose first k step adds onto
+// start[i] (row i's bias) instead of reading acc. That step replaces both the zeroing of the
+// accumulators and the bias additions of the epilogue, 2 * TM * TN instructions a tile.
+template <class T, bool kSwizzleA, bool kSwizzleB, int kK = T::BK, int kUnroll = kChunkUnroll>
+__device__ __forceinline__ void multiply_first_chunk(const float (&start)[T::TM], const float* __restrict__ As,
+                                                     const float* __restrict__ Bs, float (&acc)[T::TM][T::TN],
+                                                     int tid) {
+  int a_col[T::kGroupsM], b_col[T::kGroupsN];
+  operand_columns<T>(tid, a_col, b_col);
+  float a[T::TM], b[T::TN];
+  load_step<T, kSwizzleA, kSwizzleB>(As, Bs, 0, a_col, b_col, a, b);
+#pragma unroll
+  for (int i = 0; i < T::TM; ++i)
+#pragma unroll
+    for (int j = 0; j < T::TN; ++j) acc[i][j] = fmaf(a[i], b[j], start[i]);
+  multiply_steps<T, kSwizzleA, kSwizzleB, 1, kK, kUnroll>(As, Bs, a_col, b_col, acc);
 }
 
 // All of A, chunks * BK columns of it, as As[k][m] without the swizzle (k past K and m past M
@@ -166,6 +206,29 @@ struct ColumnContiguousTile {
           copy_async_4(dst + e, valid ? src + e : g, valid);
         }
       }
+    }
+  }
+};
+
+// A persistent worker's walk over the (image, pixel tile) pairs, whose linear index
+// image * p_tiles + p_tile steps by `workers`: the step is split once into whole images and pixel tiles, so
+// that each advance is two additions and a carry instead of a division.
+struct TileStride {
+  int images, p_tiles;  // the step: workers / p_tiles, workers % p_tiles
+  int p_tiles_total;
+  __device__ TileStride(int workers, int p_tiles)
+      : images(workers / p_tiles), p_tiles(workers % p_tiles), p_tiles_total(p_tiles) {}
+};
+struct TilePlace {
+  int img, p_tile;
+  __device__ TilePlace(int index, const TileStride& s)
+      : img(index / s.p_tiles_total), p_tile(index % s.p_tiles_total) {}
+  __device__ void advance(const TileStride& s) {
+    img += s.images;
+    p_tile += s.p_tiles;
+    if (p_tile >= s.p_tiles_total) {
+      p_tile -= s.p_tiles_total;
+      ++img;
     }
   }
 };
