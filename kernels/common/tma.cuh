@@ -48,17 +48,33 @@ __device__ __forceinline__ void barrier_wait(uint64_t* bar, uint32_t parity) {
   } while (!done);
 }
 
-// Loads the box of a rank-3 `map` whose first element is at coordinates (c0, c1, c2)
-// (innermost first; they may be negative) into `dst`, densely packed, and counts its bytes
-// on `bar`. Elements outside the tensor arrive as zeros: padding costs nothing. Keep c0 a
-// multiple of 4 floats (16 bytes): other innermost starts are reported to stop the kernel
-// with an illegal instruction.
+// Loads the box of a rank-3 (or rank-4) `map` whose first element is at coordinates (c0, c1,
+// ...) (innermost first; they may be negative) into `dst`, densely packed, and counts its
+// bytes on `bar`. Elements outside the tensor arrive as zeros: padding costs nothing. Keep c0
+// a multiple of 4 floats (16 bytes): the fused forward's x windows, started at -1, stopped
+// the kernel with an illegal instruction, and ran once started at -4 (H100).
 __device__ __forceinline__ void load_box(void* dst, const CUtensorMap* map, int c0, int c1, int c2, uint64_t* bar) {
   asm volatile(
       "cp.async.bulk.tensor.3d.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1, {%2, %3, %4}], [%5];" ::
           "r"(shared_address(dst)),
       "l"(reinterpret_cast<uint64_t>(map)), "r"(c0), "r"(c1), "r"(c2), "r"(shared_address(bar))
       : "memory");
+}
+
+__device__ __forceinline__ void load_box(void* dst, const CUtensorMap* map, int c0, int c1, int c2, int c3,
+                                         uint64_t* bar) {
+  asm volatile(
+      "cp.async.bulk.tensor.4d.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1, {%2, %3, %4, %5}], "
+      "[%6];" ::"r"(shared_address(dst)),
+      "l"(reinterpret_cast<uint64_t>(map)), "r"(c0), "r"(c1), "r"(c2), "r"(c3), "r"(shared_address(bar))
+      : "memory");
+}
+
+// A named barrier for `threads` threads (a multiple of 32): lets part of a block meet
+// without stopping the rest. Id 0 is __syncthreads()'s. The non-.aligned form: a warp whose
+// issuing lane has just run producer code alone need not have reconverged.
+__device__ __forceinline__ void sync_threads(int id, int threads) {
+  asm volatile("barrier.sync %0, %1;" ::"r"(id), "r"(threads) : "memory");
 }
 
 }  // namespace dsconv::tma
