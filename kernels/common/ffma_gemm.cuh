@@ -211,23 +211,22 @@ struct ColumnContiguousTile {
 };
 
 // A persistent worker's walk over the (image, pixel tile) pairs, whose linear index
-// image * p_tiles + p_tile steps by `workers`: the step is split once into whole images and pixel tiles, so
-// that each advance is two additions and a carry instead of a division.
+// img * p_tiles + p_tile steps by `workers`. The step is split once into whole images and
+// pixel tiles, so that each advance is two additions and a carry instead of a division.
 struct TileStride {
-  int images, p_tiles;  // the step: workers / p_tiles, workers % p_tiles
-  int p_tiles_total;
-  __device__ TileStride(int workers, int p_tiles)
-      : images(workers / p_tiles), p_tiles(workers % p_tiles), p_tiles_total(p_tiles) {}
+  int step_images, step_p_tiles;  // workers / p_tiles, workers % p_tiles
+  int p_tiles;                    // pixel tiles an image
+  __device__ TileStride(int workers, int p_tiles_)
+      : step_images(workers / p_tiles_), step_p_tiles(workers % p_tiles_), p_tiles(p_tiles_) {}
 };
 struct TilePlace {
   int img, p_tile;
-  __device__ TilePlace(int index, const TileStride& s)
-      : img(index / s.p_tiles_total), p_tile(index % s.p_tiles_total) {}
+  __device__ TilePlace(int index, const TileStride& s) : img(index / s.p_tiles), p_tile(index % s.p_tiles) {}
   __device__ void advance(const TileStride& s) {
-    img += s.images;
-    p_tile += s.p_tiles;
-    if (p_tile >= s.p_tiles_total) {
-      p_tile -= s.p_tiles_total;
+    img += s.step_images;
+    p_tile += s.step_p_tiles;
+    if (p_tile >= s.p_tiles) {
+      p_tile -= s.p_tiles;
       ++img;
     }
   }
