@@ -16,7 +16,9 @@
 // 128 x 128 tile of (C_out x pixels) - 64 x 256 when C_out <= 64 - each thread an 8 x 8
 // block, W resident in shared memory when it is one tile, the pixel operand double-buffered,
 // persistent blocks walking the tiles. On sm_90 with W resident, the pixel tiles come by TMA
-// into a three-deep ring per warp group instead (pointwise_gemm_tma_kernel). naive re-reads
+// into a three-deep ring per warp group instead (pointwise_gemm_tma_kernel); there, when
+// K <= 64 (the forward GEMM at the KernelBench shape), a block is one group of 8 warps on a
+// 128 x 256 tile, 16 x 8 outputs a thread in up to 255 registers. naive re-reads
 // t from device memory for every output channel; here each t element is read once per 128
 // output channels and reused 128 times from shared memory.
 //
@@ -82,6 +84,12 @@ using NNTile64 = gemm::Tile<64, 256, 32, 8, 8, 1, 8>;
 // K <= 64 (C_in of the forward GEMM at the KernelBench shape): all of K in one 64-deep
 // chunk, so each tile takes one wait, two barriers and one tile lookup instead of two.
 using NNTile128Deep = gemm::Tile<128, 128, 64, 8, 8, 2, 4>;
+// The same problem on the TMA kernel: one warp group a block, each thread a 16 x 8 block of a
+// 128 x 256 tile. With the launch's register cap at 255 rather than 128 a thread can hold
+// twice the accumulators, so each k step is 128 FFMA for 6 shared-memory loads (64 for 4 at
+// 8 x 8), and a tile's fixed costs - its barrier waits, tile walk and epilogue - are spread
+// over twice the FFMA.
+using NNTileWide = gemm::Tile<128, 256, 64, 16, 8, 2, 4>;
 using gemm::WeightGradTile;
 
 // out_n[m][p] = sum_k A(m, k) B_n[k][p] + bias[m] for every image n. A is k-contiguous
@@ -205,12 +213,30 @@ __global__ __launch_bounds__(gemm::kThreads,
 // matters: the bias is the first k step's addend (multiply_first_chunk), the tile walk
 // advances by additions rather than divisions, and the epilogue is one address a row and
 // one float4 store a group, its bounds tests hoisted out of the rows.
-constexpr int kTmaGroups = 2, kTmaStages = 3;
+//
+// Register blocks of 8 x 8 run two groups a block (128 registers a thread); larger ones run
+// one, whose threads may then use up to 255 registers.
+constexpr int kTmaStages = 3;
+template <class T>
+constexpr int kTmaGroups = T::TM* T::TN > 64 ? 1 : 2;
+// k steps a loop trip: the same number of FFMA a trip for every register block, so the
+// loop's code stays the size that fits the instruction cache.
+template <class T>
+constexpr int kTmaUnroll = gemm::kChunkUnroll * 64 / (T::TM * T::TN) > 0 ? gemm::kChunkUnroll * 64 / (T::TM * T::TN)
+                                                                         : 1;
 
 template <class T>
 constexpr size_t tma_gemm_smem_bytes() {
-  return sizeof(float) * (size_t(kResidentK<T>) * T::BM + size_t(kTmaGroups) * kTmaStages * T::BK * T::BN) +
-         sizeof(uint64_t) * 2 * kTmaGroups * kTmaStages;
+  return sizeof(float) * (size_t(kResidentK<T>) * T::BM + size_t(kTmaGroups<T>) * kTmaStages * T::BK * T::BN) +
+         sizeof(uint64_t) * 2 * kTmaGroups<T> * kTmaStages;
+}
+
+template <bool kStreaming>
+__device__ __forceinline__ void store_float4(float* dst, float4 v) {
+  if constexpr (kStreaming)
+    __stcs(reinterpret_cast<float4*>(dst), v);
+  else
+    *reinterpret_cast<float4*>(dst) = v;
 }
 
 // out[m][p0 + p] = acc (+ row_bias[m] when kAddBias) for this thread's rows and float4
@@ -219,6 +245,14 @@ constexpr size_t tma_gemm_smem_bytes() {
 template <class T, bool kStreaming, bool kAddBias>
 __device__ __forceinline__ void store_tile(const float (&acc)[T::TM][T::TN], const float* row_bias,
                                            float* __restrict__ tile_out, int M, int P, int p0, int gtid) {
+  auto value = [&](int i, int g) {
+    float4 v = make_float4(acc[i][4 * g], acc[i][4 * g + 1], acc[i][4 * g + 2], acc[i][4 * g + 3]);
+    if constexpr (kAddBias) {
+      const float b = row_bias[T::row(gtid, i)];
+      v = make_float4(v.x + b, v.y + b, v.z + b, v.w + b);
+    }
+    return v;
+  };
   bool column_in[T::kGroupsN];
 #pragma unroll
   for (int g = 0; g < T::kGroupsN; ++g) column_in[g] = p0 + T::col_group(gtid, g) < P;
@@ -228,24 +262,13 @@ __device__ __forceinline__ void store_tile(const float (&acc)[T::TM][T::TN], con
     if (m >= M) continue;
     float* row = tile_out + int64_t(m) * P;
 #pragma unroll
-    for (int g = 0; g < T::kGroupsN; ++g) {
-      if (!column_in[g]) continue;
-      float4 v = make_float4(acc[i][4 * g], acc[i][4 * g + 1], acc[i][4 * g + 2], acc[i][4 * g + 3]);
-      if constexpr (kAddBias) {
-        const float b = row_bias[m];
-        v = make_float4(v.x + b, v.y + b, v.z + b, v.w + b);
-      }
-      float4* dst = reinterpret_cast<float4*>(row + T::col_group(gtid, g));
-      if constexpr (kStreaming)
-        __stcs(dst, v);
-      else
-        *dst = v;
-    }
+    for (int g = 0; g < T::kGroupsN; ++g)
+      if (column_in[g]) store_float4<kStreaming>(row + T::col_group(gtid, g), value(i, g));
   }
 }
 
 template <class T, bool kAKContiguous>
-__global__ __launch_bounds__(kTmaGroups* gemm::kThreads,
+__global__ __launch_bounds__(kTmaGroups<T>* gemm::kThreads,
                              1) void pointwise_gemm_tma_kernel(const __grid_constant__ CUtensorMap b_map, int M, int K,
                                                                int P, int images, const float* __restrict__ a,
                                                                int a_pitch, const float* __restrict__ bias,
@@ -253,21 +276,20 @@ __global__ __launch_bounds__(kTmaGroups* gemm::kThreads,
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
   extern __shared__ __align__(128) float tma_smem[];  // 128: TMA destinations
   __shared__ __align__(16) float bias_s[T::BM];
-  constexpr int kStageFloats = T::BK * T::BN, kWarps = gemm::kThreads / 32;
+  constexpr int kGroups = kTmaGroups<T>, kStageFloats = T::BK * T::BN, kWarps = gemm::kThreads / 32;
   const int tid = threadIdx.x, group = tid / gemm::kThreads, gtid = tid % gemm::kThreads;
   float* As = tma_smem;                                                            // [kResidentK][BM]
   float* stages = As + kResidentK<T> * T::BM + group * kTmaStages * kStageFloats;  // this group's [stage][BK][BN]
-  uint64_t* full =
-      reinterpret_cast<uint64_t*>(tma_smem + kResidentK<T> * T::BM + kTmaGroups * kTmaStages * kStageFloats);
-  uint64_t* empty = full + kTmaGroups * kTmaStages;
+  uint64_t* full = reinterpret_cast<uint64_t*>(tma_smem + kResidentK<T> * T::BM + kGroups * kTmaStages * kStageFloats);
+  uint64_t* empty = full + kGroups * kTmaStages;
   const int chunks = (K + T::BK - 1) / T::BK, p_tiles = (P + T::BN - 1) / T::BN;
-  const int worker = int(blockIdx.x) * kTmaGroups + group, workers = int(gridDim.x) * kTmaGroups;
+  const int worker = int(blockIdx.x) * kGroups + group, workers = int(gridDim.x) * kGroups;
 
-  gemm::copy_resident_a<T, kAKContiguous>(As, a, a_pitch, M, K, chunks, tid, kTmaGroups * gemm::kThreads);
+  gemm::copy_resident_a<T, kAKContiguous>(As, a, a_pitch, M, K, chunks, tid, kGroups * gemm::kThreads);
   gemm::copy_async_commit();
-  for (int m = tid; m < T::BM; m += kTmaGroups * gemm::kThreads) bias_s[m] = bias && m < M ? bias[m] : 0.0f;
+  for (int m = tid; m < T::BM; m += kGroups * gemm::kThreads) bias_s[m] = bias && m < M ? bias[m] : 0.0f;
   if (tid == 0) {
-    for (int i = 0; i < kTmaGroups * kTmaStages; ++i) {
+    for (int i = 0; i < kGroups * kTmaStages; ++i) {
       tma::barrier_init(&full[i], 1);        // the issuing thread's arrival, plus the bytes
       tma::barrier_init(&empty[i], kWarps);  // one arrival per warp of the group
     }
@@ -329,7 +351,7 @@ __global__ __launch_bounds__(kTmaGroups* gemm::kThreads,
 #pragma unroll
         for (int g = 0; g < T::kGroupsM; ++g)
           *reinterpret_cast<float4*>(&start[4 * g]) = *reinterpret_cast<const float4*>(&bias_s[T::row_group(gtid, g)]);
-        gemm::multiply_first_chunk<T, false, false>(start, As, b_chunk, acc, gtid);
+        gemm::multiply_first_chunk<T, false, false, T::BK, kTmaUnroll<T>>(start, As, b_chunk, acc, gtid);
       } else {
         // Deeper W: one multiply for every chunk and the bias added by the epilogue keep
         // the loop within the registers.
@@ -339,7 +361,7 @@ __global__ __launch_bounds__(kTmaGroups* gemm::kThreads,
 #pragma unroll
             for (int j = 0; j < T::TN; ++j) acc[i][j] = 0.0f;
         }
-        gemm::multiply_chunk<T, false, false>(As + chunk * T::BK * T::BM, b_chunk, acc, gtid);
+        gemm::multiply_chunk<T, false, false, T::BK, kTmaUnroll<T>>(As + chunk * T::BK * T::BM, b_chunk, acc, gtid);
       }
       __syncwarp();
       if (tid % 32 == 0) tma::barrier_arrive(&empty[stage]);
@@ -453,6 +475,18 @@ struct LaunchDirectWeight {
   }
 };
 
+// The tile the TMA kernel runs a problem with in place of T (same BM and BK, so the same
+// problems fit): the deep tile's becomes the wide one, which the cp.async kernel's 128-register
+// cap could not hold.
+template <class T>
+struct TmaTile {
+  using type = T;
+};
+template <>
+struct TmaTile<NNTile128Deep> {
+  using type = NNTileWide;
+};
+
 template <class T, bool kAKContiguous>
 void launch_pointwise(const Plan& q, int64_t M, int64_t K, const float* a, int64_t a_pitch, const float* b,
                       const float* bias, float* out, bool streaming, cudaStream_t st) {
@@ -464,10 +498,12 @@ void launch_pointwise(const Plan& q, int64_t M, int64_t K, const float* a, int64
   const bool tma_fits = q.tma_gemm && P % 4 == 0 && reinterpret_cast<uintptr_t>(b) % 16 == 0 &&
                         P <= std::numeric_limits<int>::max() && a_pitch <= std::numeric_limits<int>::max();
   if (M <= T::BM && K <= kResidentK<T> && tma_fits) {
-    const CUtensorMap b_map = tma::make_box_map(b, {uint64_t(P), uint64_t(K), uint64_t(q.s.n)}, {T::BN, T::BK, 1});
-    const int64_t blocks = (tiles + kTmaGroups - 1) / kTmaGroups;
-    pointwise_gemm_tma_kernel<T, kAKContiguous>
-        <<<unsigned(std::min<int64_t>(blocks, q.sms)), kTmaGroups * gemm::kThreads, tma_gemm_smem_bytes<T>(), st>>>(
+    using TT = typename TmaTile<T>::type;
+    constexpr int kGroups = kTmaGroups<TT>;
+    const CUtensorMap b_map = tma::make_box_map(b, {uint64_t(P), uint64_t(K), uint64_t(q.s.n)}, {TT::BN, TT::BK, 1});
+    const int64_t tma_tiles = q.s.n * ((P + TT::BN - 1) / TT::BN), blocks = (tma_tiles + kGroups - 1) / kGroups;
+    pointwise_gemm_tma_kernel<TT, kAKContiguous>
+        <<<unsigned(std::min<int64_t>(blocks, q.sms)), kGroups * gemm::kThreads, tma_gemm_smem_bytes<TT>(), st>>>(
             b_map, int(M), int(K), int(P), int(q.s.n), a, int(a_pitch), bias, out, streaming);
   } else if (M <= T::BM && K <= kResidentK<T>) {
     pointwise_gemm_kernel<T, kAKContiguous, true><<<grid, gemm::kThreads, resident_gemm_smem_bytes<T>(), st>>>(
@@ -506,8 +542,9 @@ void allow_dynamic_smem(Kernel kernel, size_t bytes) {
 
 template <class T>
 void allow_pointwise_smem() {
-  allow_dynamic_smem(pointwise_gemm_tma_kernel<T, true>, tma_gemm_smem_bytes<T>());
-  allow_dynamic_smem(pointwise_gemm_tma_kernel<T, false>, tma_gemm_smem_bytes<T>());
+  using TT = typename TmaTile<T>::type;
+  allow_dynamic_smem(pointwise_gemm_tma_kernel<TT, true>, tma_gemm_smem_bytes<TT>());
+  allow_dynamic_smem(pointwise_gemm_tma_kernel<TT, false>, tma_gemm_smem_bytes<TT>());
   allow_dynamic_smem(pointwise_gemm_kernel<T, true, true>, resident_gemm_smem_bytes<T>());
   allow_dynamic_smem(pointwise_gemm_kernel<T, false, true>, resident_gemm_smem_bytes<T>());
   if constexpr (T::BK == 32) {
@@ -521,7 +558,7 @@ void allow_pointwise_smem() {
 bool tma_gemm_usable() {
   if (!tma::available()) return false;
   cudaFuncAttributes attributes{};
-  DSCONV_CUDA_CHECK(cudaFuncGetAttributes(&attributes, pointwise_gemm_tma_kernel<NNTile128Deep, true>));
+  DSCONV_CUDA_CHECK(cudaFuncGetAttributes(&attributes, pointwise_gemm_tma_kernel<NNTileWide, true>));
   return attributes.ptxVersion >= 90;
 }
 
