@@ -201,24 +201,25 @@ __global__ __launch_bounds__(gemm::kThreads,
 
 // The same GEMM for its common case on sm_90+ - A resident (M <= BM, K <= kResidentK), pixel
 // rows a whole number of float4 - with the pixel tiles brought in by the TMA unit
-// (common/tma.cuh). A block is two groups of 8 warps sharing one copy of A; each group walks
-// its own tiles through a ring of kTmaStages chunk buffers. One thread of the group issues
-// each chunk's load; each warp waits on that chunk's barrier alone and says when it is done
-// with the buffer, and the load that refills it is issued one step later. Against
-// pointwise_gemm_kernel: no per-thread copy code and no block-wide barriers in the loop
-// (warps drift apart and cover each other's stalls), three chunks in flight per group
-// instead of two (the shared A is what makes room for them).
+// (common/tma.cuh). A block is one or two groups of 8 warps (kTmaGroups) sharing one copy
+// of A; each group walks its own tiles through a ring of kTmaStages chunk buffers. One
+// thread of the group issues each chunk's load; each warp waits on that chunk's barrier
+// alone and says when it is done with the buffer, and the load that refills it is issued
+// one step later. Against pointwise_gemm_kernel: no per-thread copy code and no block-wide
+// barriers in the loop (warps drift apart and cover each other's stalls), three chunks in
+// flight per group instead of two (the shared A is what makes room for them).
 //
-// With K = 64 a tile is only 64 k steps, so what a tile costs besides its 4,096 FFMA a warp
-// matters: the bias is the first k step's addend (multiply_first_chunk), the tile walk
-// advances by additions rather than divisions, and the epilogue is one address a row and
-// one float4 store a group, its bounds tests hoisted out of the rows.
+// With K = 64 a tile is only 64 k steps, so what a tile costs besides its FFMA (4,096 a warp
+// at 8 x 8, 8,192 at 16 x 8) matters: the bias is the first k step's addend
+// (multiply_first_chunk), the tile walk advances by additions rather than divisions, and
+// the epilogue is one address a row and one float4 store a group, its bounds tests hoisted
+// out of the rows.
 //
 // Register blocks of 8 x 8 run two groups a block (128 registers a thread); larger ones run
 // one, whose threads may then use up to 255 registers.
 constexpr int kTmaStages = 3;
 template <class T>
-constexpr int kTmaGroups = T::TM* T::TN > 64 ? 1 : 2;
+constexpr int kTmaGroups = (T::TM * T::TN > 64) ? 1 : 2;
 // k steps a loop trip: the same number of FFMA a trip for every register block, so the
 // loop's code stays the size that fits the instruction cache.
 template <class T>
