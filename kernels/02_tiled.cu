@@ -223,8 +223,7 @@ constexpr int kTmaGroups = (T::TM * T::TN > 64) ? 1 : 2;
 // k steps a loop trip: the same number of FFMA a trip for every register block, so the
 // loop's code stays the size that fits the instruction cache.
 template <class T>
-constexpr int kTmaUnroll = gemm::kChunkUnroll * 64 / (T::TM * T::TN) > 0 ? gemm::kChunkUnroll * 64 / (T::TM * T::TN)
-                                                                         : 1;
+constexpr int kTmaUnroll = std::max(1, gemm::kChunkUnroll * 64 / (T::TM * T::TN));
 
 template <class T>
 constexpr size_t tma_gemm_smem_bytes() {
