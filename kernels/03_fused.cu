@@ -146,6 +146,17 @@ struct DepthwiseWeights {
   }
 };
 
+// Channel c's taps into wr, and its run of t started from its bias: how every forward run of
+// a channel begins (zeros where !valid, a channel past C_in).
+template <int KH, int KW, int kRun, class Index>
+__device__ __forceinline__ void start_channel(const float* __restrict__ w_dw, const float* __restrict__ b_dw, Index c,
+                                              bool valid, DepthwiseWeights<KH, KW>& wr, float (&t)[kRun]) {
+  wr.load(w_dw, c, valid);
+  const float bias = b_dw && valid ? __ldg(b_dw + c) : 0.0f;
+#pragma unroll
+  for (int q = 0; q < kRun; ++q) t[q] = bias;
+}
+
 // Pixel q of a thread's run.
 template <int kRun>
 __device__ __forceinline__ int run_pixel(int run, int q) {
@@ -290,11 +301,8 @@ __global__ __launch_bounds__(kThreads, KH* KW > 0 ? 2 : 1) void fused_forward_ke
       const int64_t c = int64_t(w.chunk) * kChunk + k;
       const bool valid = c < s.c_in;
       DepthwiseWeights<KH, KW> wr;
-      wr.load(w_dw, c, valid);
-      const float bias = b_dw && valid ? __ldg(b_dw + c) : 0.0f;
       float t[kForwardRun];
-#pragma unroll
-      for (int q = 0; q < kForwardRun; ++q) t[q] = bias;
+      start_channel(w_dw, b_dw, c, valid, wr, t);
       const float no_dt[kForwardRun] = {};
       depthwise_run<kForwardRun, KH, KW, false>(window_base + ch * g.window_floats(), g, s, run, offset, wr,
                                                 w_dw + (valid ? c : 0) * s.kh * s.kw, valid, t, no_dt,
@@ -462,11 +470,8 @@ __global__ __launch_bounds__(kTmaThreads, 1) void fused_forward_tma_kernel(
         const int ch = item / kTmaTileCols, run = item % kTmaTileCols, k = k0 + ch;
         const bool valid = k < a.c_in;
         DepthwiseWeights<KH, KW> wr;
-        wr.load(w_dw, k, valid);
-        const float bias = b_dw && valid ? __ldg(b_dw + k) : 0.0f;
         float t[kForwardRun];
-#pragma unroll
-        for (int q = 0; q < kForwardRun; ++q) t[q] = bias;
+        start_channel(w_dw, b_dw, k, valid, wr, t);
         if constexpr (kUnitSteps) {
           depthwise_column<KH, KW>(window + ch * a.window_floats, a.win_cols, run + a.col_offset, wr, t);
         } else {
