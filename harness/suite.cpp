@@ -49,6 +49,12 @@ std::vector<SuiteEntry> verify_suite(bool include_large) {
       {"stride2_large_plane", make(1, 8, 16, 130, 98, k(3, 3, 2, 2, 1, 1), true), D::normal},
       {"stride3_k5_large_plane", make(1, 5, 7, 100, 97, k(5, 5, 3, 3, 2, 2), false), D::wide},
       {"rect_dil_large_plane", make(1, 6, 10, 70, 90, k(3, 5, 1, 1, 2, 4, 2, 2), true), D::uniform},
+      // Unit-stride planes of whole float4 rows and ragged tiles (not multiples of 32 x 64),
+      // for implementations whose windows come by TMA at "same" padding (and its window
+      // offset under a wider padding: 5 is 1 mod 4), forward and transposed.
+      {"k1_tma_plane", make(2, 8, 12, 40, 100, k(1, 1, 1, 1, 0, 0), true), D::normal},
+      {"k5_tma_plane", make(1, 6, 10, 45, 76, k(5, 5, 1, 1, 2, 2), true), D::wide},
+      {"k3_pad5_tma_plane", make(1, 5, 9, 37, 44, k(3, 3, 1, 1, 5, 5), false), D::normal},
   };
   if (include_large) suite.push_back({"kernelbench_l1_86", Problem::kernelbench_l1_86(), D::uniform, true});
   return suite;

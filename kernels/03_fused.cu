@@ -31,7 +31,8 @@
 // Per-block partial sums go to scratch memory and are added in a fixed order by a second
 // kernel: no float atomics, bitwise reproducible. dt leaves the kernel once (1 GB at the
 // KernelBench shape) for dx, the transposed depthwise convolution, which a second pass
-// computes with the halo staged from dt (common/depthwise_kernels.cuh); doing dx in the
+// computes with the halo staged from dt (common/depthwise_tma.cuh on sm_90 at unit stride,
+// else common/depthwise_kernels.cuh); doing dx in the
 // same kernel would need dt on a halo around every tile, that is recomputing a third more
 // of the dt GEMM. t is never stored, in either pass.
 //
@@ -42,6 +43,7 @@
 
 #include "kernels/common/conv_shape.cuh"
 #include "kernels/common/depthwise_kernels.cuh"
+#include "kernels/common/depthwise_tma.cuh"
 #include "kernels/common/ffma_gemm.cuh"
 #include "kernels/common/reduce.cuh"
 #include "kernels/common/tma.cuh"
@@ -727,7 +729,8 @@ struct Plan {
   int64_t dx_tiles_h = 0, dx_tiles_w = 0;
   int forward_grid = 1, backward_grid = 1;
   bool small_m = false;
-  bool tma_forward = false;  // fused_forward_tma_kernel takes the forward
+  bool tma_forward = false;    // fused_forward_tma_kernel takes the forward
+  bool tma_depthwise = false;  // depthwise_tma::correlate_kernel can make dx
   Geometry tma_geometry;
   TmaForwardArgs tma_args{};
   int tma_grid = 1;
@@ -867,6 +870,10 @@ struct LaunchFusedBackward {
 template <int KH, int KW>
 struct LaunchDx {
   static void run(const Plan& q, const DeviceTensors& d, cudaStream_t st) {
+    const auto conv = depthwise_tma::transposed_conv(q.s);
+    if (q.tma_depthwise && conv &&
+        depthwise_tma::correlate<KH, KW, true>(*conv, q.s.n * q.s.c_in, q.dt, d.w_dw, nullptr, d.dx, st))
+      return;
     const int64_t blocks = depthwise_blocks(q.s.n * q.s.c_in, q.dx_tiles_h, q.dx_tiles_w);
     const auto kernel =
         unit_steps(q.s) ? depthwise_backward_data_kernel<KH, KW, true> : depthwise_backward_data_kernel<KH, KW, false>;
@@ -928,6 +935,7 @@ class Fused final : public Kernel {
         int(std::min<int64_t>(p.n * q.backward_geometry.tiles_h * q.backward_geometry.tiles_w, int64_t(sms)));
     q.tma_geometry = make_tma_geometry(q.s);
     q.tma_forward = tma_forward_usable(q.s, q.tma_geometry);
+    q.tma_depthwise = depthwise_tma::usable();
     if (q.tma_forward) {
       q.tma_args = make_tma_args(q.s, q.tma_geometry);
       q.tma_grid = std::min((q.tma_args.tiles + kTmaGroups - 1) / kTmaGroups, sms);
@@ -984,7 +992,7 @@ class Fused final : public Kernel {
            }
          }});
     stages.push_back({"dx", f * (t + x), 2 * t * double(p.taps()), [p, q, d](cudaStream_t st) {
-                        by_kernel_size<LaunchDx>(p.conv.kh, p.conv.kw, [&](auto launch) { launch.run(*q, d, st); });
+                        dispatch_kernel_size<LaunchDx, false>(p.conv.kh, p.conv.kw, *q, d, st);
                       }});
     return stages;
   }

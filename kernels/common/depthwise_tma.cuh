@@ -1,0 +1,215 @@
+// The depthwise stage on sm_90 for its common case - unit stride and dilation, a kernel of
+// 1, 3 or 5 taps a side, "same" padding, rows of whole float4 - as one kernel for both
+// directions: the forward t = w_dw (*) x + b_dw, and dx, which at unit stride is the same
+// correlation of dt with the kernel turned by 180 degrees and the padding k - 1 - p.
+//
+// Why it beats the cp.async kernels of depthwise_kernels.cuh, which ncu showed issuing an
+// instruction on about 80% of cycles (H100, KernelBench shape) while device memory ran at 73%:
+//  - The window comes by TMA (common/tma.cuh): one thread issues one box copy a tile, the TMA
+//    unit fills the padding and the ragged edges with zeros, and no thread computes a source
+//    address, a bounds test or a predicate. The cp.async copy spent about a quarter of the
+//    kernel's instructions on that.
+//  - Each thread makes a 2 x 4 block of adjacent outputs. It reads each window row it needs
+//    once, as float4, and uses it for both of its output rows and all four columns: a 3 x 3
+//    kernel costs 8 or 12 shared-memory loads for 8 outputs, where one output a tap cost 72.
+//    The outputs leave as two float4 stores instead of eight scalar ones.
+// The arithmetic is the cp.async kernels', tap for tap in the same order, so t and dx are the
+// same bits either way.
+#pragma once
+
+#include <cuda.h>
+
+#include <cstdint>
+#include <optional>
+
+#include "kernels/common/depthwise_kernels.cuh"
+#include "kernels/common/depthwise_tile.cuh"
+#include "kernels/common/tma.cuh"
+#include "kernels/cuda_check.h"
+#include "kernels/tma_map.h"
+
+namespace dsconv {
+namespace {
+
+namespace depthwise_tma {
+
+constexpr int kTileRows = 32, kTileCols = 64;  // a block's output tile
+constexpr int kRowsPerThread = 2, kColsPerThread = 4;
+constexpr int kThreadCols = kTileCols / kColsPerThread;  // 16 threads along a row
+constexpr int kStages = 3;                               // windows a block holds: two in flight
+// Up to 5 x 5: at 7 x 7 the 49 weights in registers spill under the 128-register cap of two
+// blocks a multiprocessor, so those keep the cp.async kernels.
+constexpr int kMaxTaps = 25;
+static_assert(kThreadCols * (kTileRows / kRowsPerThread) == depthwise::kThreads, "one 2 x 4 block a thread");
+
+// A TMA box must start on a 16-byte column (see tma::load_box), so a window starts up to 3
+// columns left of the first column the tile reads. With "same" padding, (k - 1) / 2 a side,
+// that distance is fixed by the kernel width: a compile-time constant, which keeps every
+// shared-memory read an immediate offset.
+constexpr int same_padding_offset(int kw) { return (4 - (kw - 1) / 2 % 4) % 4; }
+
+template <int KH, int KW>
+struct Window {
+  static constexpr int kOffset = same_padding_offset(KW);  // columns before the first one read
+  static constexpr int kRows = kTileRows + KH - 1;
+  static constexpr int kCols = (kOffset + kTileCols + KW - 1 + 3) / 4 * 4;
+  static constexpr int kStride = (kRows * kCols + 31) / 32 * 32;  // floats a stage: 128-byte aligned
+  // float4 a thread reads of each window row: columns [4u + kOffset, 4u + kOffset + 3 + KW - 1].
+  static constexpr int kQuads = (kOffset + kColsPerThread - 1 + KW - 1) / 4 + 1;
+  static_assert(kRows <= 256 && kCols <= 256, "a TMA box side is at most 256");
+};
+
+// One depthwise correlation of planes: out[oh][ow] = bias + sum over taps (i, j) of
+// w[i][j] in[oh - pad_h + i][ow - pad_w + j], zeros outside the input plane.
+struct PlaneConv {
+  int in_h, in_w, out_h, out_w, pad_h, pad_w, channels;
+};
+
+template <int KH, int KW>
+constexpr size_t smem_bytes() {
+  return sizeof(float) * size_t(kStages) * Window<KH, KW>::kStride;
+}
+
+// Tile `index` (row-major) of a plane: its first output row and column.
+__device__ __forceinline__ int2 tile_origin(int index, int tiles_w) {
+  return make_int2(index / tiles_w * kTileRows, index % tiles_w * kTileCols);
+}
+
+// kFlip: w is read turned by 180 degrees (dx from dt). Each block walks
+// depthwise::kTilesPerBlock tiles of one plane, kStages windows deep.
+template <int KH, int KW, bool kFlip>
+__global__ __launch_bounds__(depthwise::kThreads, depthwise::min_blocks(KH, KW)) void correlate_kernel(
+    const __grid_constant__ CUtensorMap in_map, PlaneConv g, int tiles_w, int tiles_per_plane,
+    const float* __restrict__ w_dw, const float* __restrict__ bias, float* __restrict__ out) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  using W = Window<KH, KW>;
+  extern __shared__ __align__(128) float windows[];  // [kStages][kStride]
+  __shared__ uint64_t full[kStages];
+  const TileGroup group = tile_group(tiles_per_plane, depthwise::kTilesPerBlock);
+  const int count = group.last - group.first, plane = int(group.plane);
+  const int c = plane % g.channels;
+  float weights[KH * KW];
+#pragma unroll
+  for (int i = 0; i < KH * KW; ++i) weights[i] = __ldg(w_dw + c * KH * KW + (kFlip ? KH * KW - 1 - i : i));
+  const float b = bias ? __ldg(bias + c) : 0.0f;
+
+  if (threadIdx.x == 0) {
+    for (int s = 0; s < kStages; ++s) tma::barrier_init(&full[s], 1);
+    tma::barrier_init_fence();
+  }
+  __syncthreads();
+  auto issue = [&](int i, int stage) {  // tile i of the block into `stage`; one thread
+    const int2 o = tile_origin(group.first + i, tiles_w);
+    tma::barrier_arrive_expect_bytes(&full[stage], W::kRows * W::kCols * sizeof(float));
+    tma::load_box(windows + stage * W::kStride, &in_map, o.y - g.pad_w - W::kOffset, o.x - g.pad_h, plane,
+                  &full[stage]);
+  };
+  if (threadIdx.x == 0)
+    for (int i = 0; i < kStages && i < count; ++i) issue(i, i);
+
+  const int tx = threadIdx.x % kThreadCols, ty = threadIdx.x / kThreadCols;
+  int stage = 0;
+  uint32_t phase = 0;
+  for (int i = 0; i < count; ++i) {
+    tma::barrier_wait(&full[stage], phase);
+    // Window row r feeds output row o through kernel row r - o.
+    const float* src = windows + stage * W::kStride + kRowsPerThread * ty * W::kCols + kColsPerThread * tx;
+    float acc[kRowsPerThread][kColsPerThread];
+#pragma unroll
+    for (int o = 0; o < kRowsPerThread; ++o)
+#pragma unroll
+      for (int q = 0; q < kColsPerThread; ++q) acc[o][q] = b;
+#pragma unroll
+    for (int r = 0; r < kRowsPerThread + KH - 1; ++r) {
+      float v[4 * W::kQuads];
+#pragma unroll
+      for (int u = 0; u < W::kQuads; ++u)
+        *reinterpret_cast<float4*>(&v[4 * u]) = *reinterpret_cast<const float4*>(src + r * W::kCols + 4 * u);
+#pragma unroll
+      for (int o = 0; o < kRowsPerThread; ++o) {
+        const int i = r - o;
+        if (i < 0 || i >= KH) continue;
+#pragma unroll
+        for (int j = 0; j < KW; ++j)
+#pragma unroll
+          for (int q = 0; q < kColsPerThread; ++q)
+            acc[o][q] = fmaf(weights[i * KW + j], v[W::kOffset + q + j], acc[o][q]);
+      }
+    }
+    const int2 origin = tile_origin(group.first + i, tiles_w);
+    const int ow = origin.y + kColsPerThread * tx;  // out_w % 4 == 0: a float4 is all in or all out
+    if (ow < g.out_w) {
+#pragma unroll
+      for (int o = 0; o < kRowsPerThread; ++o) {
+        const int oh = origin.x + kRowsPerThread * ty + o;
+        if (oh < g.out_h)
+          *reinterpret_cast<float4*>(out + (int64_t(plane) * g.out_h + oh) * g.out_w + ow) =
+              make_float4(acc[o][0], acc[o][1], acc[o][2], acc[o][3]);
+      }
+    }
+    __syncthreads();  // every thread is done with this window before it is refilled
+    if (threadIdx.x == 0 && i + kStages < count) issue(i + kStages, stage);
+    if (++stage == kStages) {
+      stage = 0;
+      phase ^= 1;
+    }
+  }
+#else
+  __trap();  // the host launches this only where the binary has sm_90 code (see usable())
+#endif
+}
+
+// Whether the kernels can run here: TMA on the device and sm_90 code for them in this binary.
+inline bool usable() {
+  if (!tma::available()) return false;
+  cudaFuncAttributes attributes{};
+  DSCONV_CUDA_CHECK(cudaFuncGetAttributes(&attributes, correlate_kernel<3, 3, false>));
+  return attributes.ptxVersion >= 90;
+}
+
+// Whether correlate_kernel<KH, KW> runs `g` over `planes` planes of `in` and `out`: a padding
+// whose window offset is the same-padding one, whole float4 rows and 16-byte aligned planes
+// (TMA strides and the float4 stores), and plane indices within a TMA coordinate.
+template <int KH, int KW>
+bool fits(const PlaneConv& g, int64_t planes, const float* in, const float* out) {
+  const auto offset = [](int pad) { return ((-pad) % 4 + 4) % 4; };
+  return g.in_w % 4 == 0 && g.out_w % 4 == 0 && offset(g.pad_w) == Window<KH, KW>::kOffset && planes <= INT32_MAX &&
+         reinterpret_cast<uintptr_t>(in) % 16 == 0 && reinterpret_cast<uintptr_t>(out) % 16 == 0;
+}
+
+// Runs out = bias + w (*) in (w turned by 180 degrees when kFlip) on every plane with
+// correlate_kernel and returns true, or returns false when it does not fit, for the caller's
+// cp.async kernels, as it does for run-time kernel sizes (0 x 0) and those past kMaxTaps.
+template <int KH, int KW, bool kFlip>
+bool correlate(const PlaneConv& g, int64_t planes, const float* in, const float* w, const float* bias, float* out,
+               cudaStream_t st) {
+  if constexpr (KH * KW == 0 || KH * KW > kMaxTaps) {
+    return false;
+  } else {
+    if (!fits<KH, KW>(g, planes, in, out)) return false;
+    using W = Window<KH, KW>;
+    const CUtensorMap map = tma::make_box_map(in, {uint64_t(g.in_w), uint64_t(g.in_h), uint64_t(planes)},
+                                              {uint32_t(W::kCols), uint32_t(W::kRows), 1});
+    const int tiles_h = (g.out_h + kTileRows - 1) / kTileRows, tiles_w = (g.out_w + kTileCols - 1) / kTileCols;
+    const int64_t blocks = depthwise_blocks(planes, tiles_h, tiles_w);
+    correlate_kernel<KH, KW, kFlip><<<unsigned(blocks), depthwise::kThreads, smem_bytes<KH, KW>(), st>>>(
+        map, g, tiles_w, tiles_h * tiles_w, w, bias, out);
+    DSCONV_LAUNCH_CHECK();
+    return true;
+  }
+}
+
+// The forward correlation of a problem (x to t), and the one that makes dx from dt, when the
+// problem has unit stride and dilation (plane sides fit in an int: Problem keeps them <= 2^20).
+inline std::optional<PlaneConv> forward_conv(const ConvShape& s) {
+  if (!unit_steps(s)) return std::nullopt;
+  return PlaneConv{int(s.h), int(s.w), int(s.ho), int(s.wo), s.ph, s.pw, int(s.c_in)};
+}
+inline std::optional<PlaneConv> transposed_conv(const ConvShape& s) {
+  if (!unit_steps(s)) return std::nullopt;
+  return PlaneConv{int(s.ho), int(s.wo), int(s.h), int(s.w), s.kh - 1 - s.ph, s.kw - 1 - s.pw, int(s.c_in)};
+}
+
+}  // namespace depthwise_tma
+}  // namespace
+}  // namespace dsconv
