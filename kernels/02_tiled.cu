@@ -39,7 +39,8 @@
 //    window is staged from dt).
 //  - dW_dw and db_dw: per-tile block reductions of x * dt and dt, written as partials and
 //    added in a fixed order (small planes: one block per channel, reduced in place); db_pw
-//    likewise from dy.
+//    likewise from dy. On sm_90 at unit stride and same padding, dx and the dW_dw sums take
+//    the TMA kernels of common/depthwise_tma.cuh, like the forward.
 // Every reduction has a fixed order, so results are bitwise identical from run to run.
 #include <fmt/format.h>
 
@@ -468,6 +469,11 @@ struct LaunchBackwardData {
 template <int KH, int KW>
 struct LaunchBackwardWeight {
   static void run(const Plan& q, const float* x, const float* dt, cudaStream_t st) {
+    const auto conv = depthwise_tma::forward_conv(q.s);
+    if (q.tma_depthwise && conv &&
+        depthwise_tma::weight_grad<KH, KW>(*conv, q.s.n, q.weight_groups_per_channel, x, dt, q.depthwise_partial,
+                                           q.depthwise_bias_partial, st))
+      return;
     const int64_t blocks = q.s.n * q.s.c_in * (q.weight_groups_per_channel / q.s.n);
     const auto kernel = unit_steps(q.s) ? depthwise_backward_weight_kernel<KH, KW, true>
                                         : depthwise_backward_weight_kernel<KH, KW, false>;

@@ -75,45 +75,85 @@ __device__ __forceinline__ int2 tile_origin(int index, int tiles_w) {
   return make_int2(index / tiles_w * kTileRows, index % tiles_w * kTileCols);
 }
 
-// kFlip: w is read turned by 180 degrees (dx from dt). Each block walks
-// depthwise::kTilesPerBlock tiles of one plane, kStages windows deep.
+// The input windows of a block's tiles - depthwise::kTilesPerBlock tiles of one plane - in a
+// ring of kStages, by TMA. Tile i is in stage i % kStages; each is refilled with the tile
+// kStages on once the whole block has released it.
+template <int KH, int KW>
+struct WindowRing {
+  using W = Window<KH, KW>;
+  float* windows;  // [kStages][W::kStride], 128-byte aligned
+  uint64_t* full;  // [kStages]
+  const CUtensorMap* map;
+  PlaneConv g;
+  TileGroup group;
+  int tiles_w, count;
+
+  __device__ WindowRing(float* windows_, uint64_t* full_, const CUtensorMap* map_, const PlaneConv& g_,
+                        int tiles_per_plane, int tiles_w_)
+      : windows(windows_),
+        full(full_),
+        map(map_),
+        g(g_),
+        group(tile_group(tiles_per_plane, depthwise::kTilesPerBlock)),
+        tiles_w(tiles_w_),
+        count(group.last - group.first) {
+    if (threadIdx.x == 0) {
+      for (int s = 0; s < kStages; ++s) tma::barrier_init(&full[s], 1);
+      tma::barrier_init_fence();
+    }
+    __syncthreads();
+    if (threadIdx.x == 0)
+      for (int i = 0; i < kStages && i < count; ++i) issue(i);
+  }
+  __device__ int plane() const { return int(group.plane); }
+  __device__ int2 origin(int i) const { return tile_origin(group.first + i, tiles_w); }
+  // One thread: tile i's window, from kOffset columns left of its first input column.
+  __device__ void issue(int i) {
+    const int stage = i % kStages;
+    const int2 o = origin(i);
+    tma::barrier_arrive_expect_bytes(&full[stage], W::kRows * W::kCols * sizeof(float));
+    tma::load_box(windows + stage * W::kStride, map, o.y - g.pad_w - W::kOffset, o.x - g.pad_h, plane(), &full[stage]);
+  }
+  // Tile i's window, once it has landed.
+  __device__ const float* wait(int i) const {
+    tma::barrier_wait(&full[i % kStages], (i / kStages) & 1);
+    return windows + i % kStages * W::kStride;
+  }
+  // Every thread is done with tile i's window: it may be refilled.
+  __device__ void release(int i) {
+    __syncthreads();
+    if (threadIdx.x == 0 && i + kStages < count) issue(i + kStages);
+  }
+};
+
+// Window row r of a thread's 2 x 4 block: the kQuads float4 from the block's first column.
+template <int KH, int KW>
+__device__ __forceinline__ void load_row(const float* src, int r, float (&v)[4 * Window<KH, KW>::kQuads]) {
+#pragma unroll
+  for (int u = 0; u < Window<KH, KW>::kQuads; ++u)
+    *reinterpret_cast<float4*>(&v[4 * u]) = *reinterpret_cast<const float4*>(src + r * Window<KH, KW>::kCols + 4 * u);
+}
+
+// kFlip: w is read turned by 180 degrees (dx from dt).
 template <int KH, int KW, bool kFlip>
 __global__ __launch_bounds__(depthwise::kThreads, depthwise::min_blocks(KH, KW)) void correlate_kernel(
     const __grid_constant__ CUtensorMap in_map, PlaneConv g, int tiles_w, int tiles_per_plane,
     const float* __restrict__ w_dw, const float* __restrict__ bias, float* __restrict__ out) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
   using W = Window<KH, KW>;
-  extern __shared__ __align__(128) float windows[];  // [kStages][kStride]
+  extern __shared__ __align__(128) float windows[];
   __shared__ uint64_t full[kStages];
-  const TileGroup group = tile_group(tiles_per_plane, depthwise::kTilesPerBlock);
-  const int count = group.last - group.first, plane = int(group.plane);
-  const int c = plane % g.channels;
+  WindowRing<KH, KW> ring(windows, full, &in_map, g, tiles_per_plane, tiles_w);
+  const int c = ring.plane() % g.channels;
   float weights[KH * KW];
 #pragma unroll
   for (int i = 0; i < KH * KW; ++i) weights[i] = __ldg(w_dw + c * KH * KW + (kFlip ? KH * KW - 1 - i : i));
   const float b = bias ? __ldg(bias + c) : 0.0f;
 
-  if (threadIdx.x == 0) {
-    for (int s = 0; s < kStages; ++s) tma::barrier_init(&full[s], 1);
-    tma::barrier_init_fence();
-  }
-  __syncthreads();
-  auto issue = [&](int i, int stage) {  // tile i of the block into `stage`; one thread
-    const int2 o = tile_origin(group.first + i, tiles_w);
-    tma::barrier_arrive_expect_bytes(&full[stage], W::kRows * W::kCols * sizeof(float));
-    tma::load_box(windows + stage * W::kStride, &in_map, o.y - g.pad_w - W::kOffset, o.x - g.pad_h, plane,
-                  &full[stage]);
-  };
-  if (threadIdx.x == 0)
-    for (int i = 0; i < kStages && i < count; ++i) issue(i, i);
-
   const int tx = threadIdx.x % kThreadCols, ty = threadIdx.x / kThreadCols;
-  int stage = 0;
-  uint32_t phase = 0;
-  for (int i = 0; i < count; ++i) {
-    tma::barrier_wait(&full[stage], phase);
+  for (int i = 0; i < ring.count; ++i) {
     // Window row r feeds output row o through kernel row r - o.
-    const float* src = windows + stage * W::kStride + kRowsPerThread * ty * W::kCols + kColsPerThread * tx;
+    const float* src = ring.wait(i) + kRowsPerThread * ty * W::kCols + kColsPerThread * tx;
     float acc[kRowsPerThread][kColsPerThread];
 #pragma unroll
     for (int o = 0; o < kRowsPerThread; ++o)
@@ -122,9 +162,7 @@ __global__ __launch_bounds__(depthwise::kThreads, depthwise::min_blocks(KH, KW))
 #pragma unroll
     for (int r = 0; r < kRowsPerThread + KH - 1; ++r) {
       float v[4 * W::kQuads];
-#pragma unroll
-      for (int u = 0; u < W::kQuads; ++u)
-        *reinterpret_cast<float4*>(&v[4 * u]) = *reinterpret_cast<const float4*>(src + r * W::kCols + 4 * u);
+      load_row<KH, KW>(src, r, v);
 #pragma unroll
       for (int o = 0; o < kRowsPerThread; ++o) {
         const int i = r - o;
@@ -136,23 +174,86 @@ __global__ __launch_bounds__(depthwise::kThreads, depthwise::min_blocks(KH, KW))
             acc[o][q] = fmaf(weights[i * KW + j], v[W::kOffset + q + j], acc[o][q]);
       }
     }
-    const int2 origin = tile_origin(group.first + i, tiles_w);
+    const int2 origin = ring.origin(i);
     const int ow = origin.y + kColsPerThread * tx;  // out_w % 4 == 0: a float4 is all in or all out
     if (ow < g.out_w) {
 #pragma unroll
       for (int o = 0; o < kRowsPerThread; ++o) {
         const int oh = origin.x + kRowsPerThread * ty + o;
         if (oh < g.out_h)
-          *reinterpret_cast<float4*>(out + (int64_t(plane) * g.out_h + oh) * g.out_w + ow) =
+          *reinterpret_cast<float4*>(out + (int64_t(ring.plane()) * g.out_h + oh) * g.out_w + ow) =
               make_float4(acc[o][0], acc[o][1], acc[o][2], acc[o][3]);
       }
     }
-    __syncthreads();  // every thread is done with this window before it is refilled
-    if (threadIdx.x == 0 && i + kStages < count) issue(i + kStages, stage);
-    if (++stage == kStages) {
-      stage = 0;
-      phase ^= 1;
+    ring.release(i);
+  }
+#else
+  __trap();  // the host launches this only where the binary has sm_90 code (see usable())
+#endif
+}
+
+// dW_dw and db_dw partial sums of the forward correlation `g`: for each block, the sums over
+// its tiles of x * dt under every tap, and of dt, as depthwise_backward_weight_kernel writes
+// them - partial[(c * taps + tap) * groups_per_channel + block's group] and
+// bias_partial[c * groups_per_channel + ...] - for the same reduce_partials launches. Each
+// thread reads its 2 x 4 block of dt with two float4 loads and every window row it needs once.
+template <int KH, int KW>
+__global__ __launch_bounds__(depthwise::kThreads, depthwise::min_blocks(KH, KW)) void weight_grad_kernel(
+    const __grid_constant__ CUtensorMap x_map, PlaneConv g, int tiles_w, int tiles_per_plane, int images,
+    const float* __restrict__ dt, float* __restrict__ partial, float* __restrict__ bias_partial) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  using W = Window<KH, KW>;
+  extern __shared__ __align__(128) float windows[];
+  __shared__ uint64_t full[kStages];
+  __shared__ float scratch[32];
+  WindowRing<KH, KW> ring(windows, full, &x_map, g, tiles_per_plane, tiles_w);
+  const int plane = ring.plane();
+  const int tx = threadIdx.x % kThreadCols, ty = threadIdx.x / kThreadCols;
+  float acc[KH * KW] = {};
+  float bias_acc = 0.0f;
+  for (int i = 0; i < ring.count; ++i) {
+    // This thread's dt (zeros past the plane), read while the window may still be landing.
+    const int2 origin = ring.origin(i);
+    const int ow = origin.y + kColsPerThread * tx;
+    float d[kRowsPerThread][kColsPerThread] = {};
+#pragma unroll
+    for (int o = 0; o < kRowsPerThread; ++o) {
+      const int oh = origin.x + kRowsPerThread * ty + o;
+      if (ow < g.out_w && oh < g.out_h)
+        *reinterpret_cast<float4*>(d[o]) =
+            __ldg(reinterpret_cast<const float4*>(dt + (int64_t(plane) * g.out_h + oh) * g.out_w + ow));
+      bias_acc += (d[o][0] + d[o][1]) + (d[o][2] + d[o][3]);
     }
+    const float* src = ring.wait(i) + kRowsPerThread * ty * W::kCols + kColsPerThread * tx;
+#pragma unroll
+    for (int r = 0; r < kRowsPerThread + KH - 1; ++r) {
+      float v[4 * W::kQuads];
+      load_row<KH, KW>(src, r, v);
+#pragma unroll
+      for (int o = 0; o < kRowsPerThread; ++o) {
+        const int i = r - o;
+        if (i < 0 || i >= KH) continue;
+#pragma unroll
+        for (int j = 0; j < KW; ++j)
+#pragma unroll
+          for (int q = 0; q < kColsPerThread; ++q)
+            acc[i * KW + j] = fmaf(v[W::kOffset + q + j], d[o][q], acc[i * KW + j]);
+      }
+    }
+    ring.release(i);
+  }
+  const int groups_per_plane = (tiles_per_plane + depthwise::kTilesPerBlock - 1) / depthwise::kTilesPerBlock;
+  const int64_t groups_per_channel = int64_t(images) * groups_per_plane;
+  const int n = plane / g.channels, c = plane % g.channels;
+  const int64_t index = int64_t(n) * groups_per_plane + ring.group.first / depthwise::kTilesPerBlock;
+#pragma unroll
+  for (int tap = 0; tap < KH * KW; ++tap) {
+    const float total = block_sum(acc[tap], scratch);
+    if (threadIdx.x == 0) partial[(int64_t(c) * KH * KW + tap) * groups_per_channel + index] = total;
+  }
+  if (bias_partial) {
+    const float total = block_sum(bias_acc, scratch);
+    if (threadIdx.x == 0) bias_partial[int64_t(c) * groups_per_channel + index] = total;
   }
 #else
   __trap();  // the host launches this only where the binary has sm_90 code (see usable())
@@ -167,14 +268,33 @@ inline bool usable() {
   return attributes.ptxVersion >= 90;
 }
 
-// Whether correlate_kernel<KH, KW> runs `g` over `planes` planes of `in` and `out`: a padding
-// whose window offset is the same-padding one, whole float4 rows and 16-byte aligned planes
-// (TMA strides and the float4 stores), and plane indices within a TMA coordinate.
+// Whether the kernels run `g` over `planes` planes of `in` and `out` (for the weight
+// gradient: x and dt): a padding whose window offset is the same-padding one, whole float4
+// rows and 16-byte aligned planes (TMA strides and the float4 accesses), and plane indices
+// within a TMA coordinate.
 template <int KH, int KW>
 bool fits(const PlaneConv& g, int64_t planes, const float* in, const float* out) {
   const auto offset = [](int pad) { return ((-pad) % 4 + 4) % 4; };
   return g.in_w % 4 == 0 && g.out_w % 4 == 0 && offset(g.pad_w) == Window<KH, KW>::kOffset && planes <= INT32_MAX &&
          reinterpret_cast<uintptr_t>(in) % 16 == 0 && reinterpret_cast<uintptr_t>(out) % 16 == 0;
+}
+
+// What a launch over `planes` planes of `g` takes: the input's TMA map and the tile grid.
+struct Launch {
+  CUtensorMap map;
+  int tiles_w, tiles_per_plane;
+  unsigned blocks;  // depthwise::kTilesPerBlock tiles of one plane each
+  int64_t groups_per_plane() const {
+    return (tiles_per_plane + depthwise::kTilesPerBlock - 1) / depthwise::kTilesPerBlock;
+  }
+};
+template <int KH, int KW>
+Launch make_launch(const PlaneConv& g, int64_t planes, const float* in) {
+  using W = Window<KH, KW>;
+  const int tiles_h = (g.out_h + kTileRows - 1) / kTileRows, tiles_w = (g.out_w + kTileCols - 1) / kTileCols;
+  return {tma::make_box_map(in, {uint64_t(g.in_w), uint64_t(g.in_h), uint64_t(planes)},
+                            {uint32_t(W::kCols), uint32_t(W::kRows), 1}),
+          tiles_w, tiles_h * tiles_w, unsigned(depthwise_blocks(planes, tiles_h, tiles_w))};
 }
 
 // Runs out = bias + w (*) in (w turned by 180 degrees when kFlip) on every plane with
@@ -187,13 +307,30 @@ bool correlate(const PlaneConv& g, int64_t planes, const float* in, const float*
     return false;
   } else {
     if (!fits<KH, KW>(g, planes, in, out)) return false;
-    using W = Window<KH, KW>;
-    const CUtensorMap map = tma::make_box_map(in, {uint64_t(g.in_w), uint64_t(g.in_h), uint64_t(planes)},
-                                              {uint32_t(W::kCols), uint32_t(W::kRows), 1});
-    const int tiles_h = (g.out_h + kTileRows - 1) / kTileRows, tiles_w = (g.out_w + kTileCols - 1) / kTileCols;
-    const int64_t blocks = depthwise_blocks(planes, tiles_h, tiles_w);
-    correlate_kernel<KH, KW, kFlip><<<unsigned(blocks), depthwise::kThreads, smem_bytes<KH, KW>(), st>>>(
-        map, g, tiles_w, tiles_h * tiles_w, w, bias, out);
+    const Launch l = make_launch<KH, KW>(g, planes, in);
+    correlate_kernel<KH, KW, kFlip><<<l.blocks, depthwise::kThreads, smem_bytes<KH, KW>(), st>>>(
+        l.map, g, l.tiles_w, l.tiles_per_plane, w, bias, out);
+    DSCONV_LAUNCH_CHECK();
+    return true;
+  }
+}
+
+// dW_dw and db_dw partials of the forward correlation `g` (x to t) from x and dt by
+// weight_grad_kernel, and true; or false when it does not fit, or when its blocks would not be
+// the `groups_per_channel` the caller's partials are laid out for, for the caller's cp.async
+// kernels.
+template <int KH, int KW>
+bool weight_grad(const PlaneConv& g, int64_t images, int64_t groups_per_channel, const float* x, const float* dt,
+                 float* partial, float* bias_partial, cudaStream_t st) {
+  if constexpr (KH * KW == 0 || KH * KW > kMaxTaps) {
+    return false;
+  } else {
+    const int64_t planes = images * g.channels;
+    if (!fits<KH, KW>(g, planes, x, dt)) return false;
+    const Launch l = make_launch<KH, KW>(g, planes, x);
+    if (images * l.groups_per_plane() != groups_per_channel) return false;
+    weight_grad_kernel<KH, KW><<<l.blocks, depthwise::kThreads, smem_bytes<KH, KW>(), st>>>(
+        l.map, g, l.tiles_w, l.tiles_per_plane, int(images), dt, partial, bias_partial);
     DSCONV_LAUNCH_CHECK();
     return true;
   }
