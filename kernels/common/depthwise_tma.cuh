@@ -13,8 +13,9 @@
 //    once, as float4, and uses it for both of its output rows and all four columns: a 3 x 3
 //    kernel costs 8 or 12 shared-memory loads for 8 outputs, where one output a tap cost 72.
 //    The outputs leave as two float4 stores instead of eight scalar ones.
-// The arithmetic is the cp.async kernels', tap for tap in the same order, so t and dx are the
-// same bits either way.
+// t is the cp.async kernel's arithmetic, tap for tap in the same order: the same bits either
+// way. dx adds its taps in the reverse order of the cp.async transposed kernel, and the dW_dw
+// sums in another fixed order: different bits, still the same from run to run.
 #pragma once
 
 #include <cuda.h>
