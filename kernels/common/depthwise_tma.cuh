@@ -135,6 +135,28 @@ __device__ __forceinline__ void load_row(const float* src, int r, float (&v)[4 *
     *reinterpret_cast<float4*>(&v[4 * u]) = *reinterpret_cast<const float4*>(src + r * Window<KH, KW>::kCols + 4 * u);
 }
 
+// Calls tap(o, k, q, x) for output row o, tap k = i * KW + j and column q of a thread's 2 x 4
+// block, x being the window value under that tap, window row by window row (each read once)
+// and within one output row in tap order, as the cp.async kernels add them.
+template <int KH, int KW, class Tap>
+__device__ __forceinline__ void for_each_tap(const float* src, Tap&& tap) {
+  using W = Window<KH, KW>;
+#pragma unroll
+  for (int r = 0; r < kRowsPerThread + KH - 1; ++r) {
+    float v[4 * W::kQuads];
+    load_row<KH, KW>(src, r, v);
+#pragma unroll
+    for (int o = 0; o < kRowsPerThread; ++o) {
+      const int i = r - o;  // window row r feeds output row o through kernel row r - o
+      if (i < 0 || i >= KH) continue;
+#pragma unroll
+      for (int j = 0; j < KW; ++j)
+#pragma unroll
+        for (int q = 0; q < kColsPerThread; ++q) tap(o, i * KW + j, q, v[W::kOffset + q + j]);
+    }
+  }
+}
+
 // kFlip: w is read turned by 180 degrees (dx from dt).
 template <int KH, int KW, bool kFlip>
 __global__ __launch_bounds__(depthwise::kThreads, depthwise::min_blocks(KH, KW)) void correlate_kernel(
@@ -153,28 +175,13 @@ __global__ __launch_bounds__(depthwise::kThreads, depthwise::min_blocks(KH, KW))
 
   const int tx = threadIdx.x % kThreadCols, ty = threadIdx.x / kThreadCols;
   for (int i = 0; i < ring.count; ++i) {
-    // Window row r feeds output row o through kernel row r - o.
     const float* src = ring.wait(i) + kRowsPerThread * ty * W::kCols + kColsPerThread * tx;
     float acc[kRowsPerThread][kColsPerThread];
 #pragma unroll
     for (int o = 0; o < kRowsPerThread; ++o)
 #pragma unroll
       for (int q = 0; q < kColsPerThread; ++q) acc[o][q] = b;
-#pragma unroll
-    for (int r = 0; r < kRowsPerThread + KH - 1; ++r) {
-      float v[4 * W::kQuads];
-      load_row<KH, KW>(src, r, v);
-#pragma unroll
-      for (int o = 0; o < kRowsPerThread; ++o) {
-        const int i = r - o;
-        if (i < 0 || i >= KH) continue;
-#pragma unroll
-        for (int j = 0; j < KW; ++j)
-#pragma unroll
-          for (int q = 0; q < kColsPerThread; ++q)
-            acc[o][q] = fmaf(weights[i * KW + j], v[W::kOffset + q + j], acc[o][q]);
-      }
-    }
+    for_each_tap<KH, KW>(src, [&](int o, int k, int q, float x) { acc[o][q] = fmaf(weights[k], x, acc[o][q]); });
     const int2 origin = ring.origin(i);
     const int ow = origin.y + kColsPerThread * tx;  // out_w % 4 == 0: a float4 is all in or all out
     if (ow < g.out_w) {
@@ -226,21 +233,7 @@ __global__ __launch_bounds__(depthwise::kThreads, depthwise::min_blocks(KH, KW))
       bias_acc += (d[o][0] + d[o][1]) + (d[o][2] + d[o][3]);
     }
     const float* src = ring.wait(i) + kRowsPerThread * ty * W::kCols + kColsPerThread * tx;
-#pragma unroll
-    for (int r = 0; r < kRowsPerThread + KH - 1; ++r) {
-      float v[4 * W::kQuads];
-      load_row<KH, KW>(src, r, v);
-#pragma unroll
-      for (int o = 0; o < kRowsPerThread; ++o) {
-        const int i = r - o;
-        if (i < 0 || i >= KH) continue;
-#pragma unroll
-        for (int j = 0; j < KW; ++j)
-#pragma unroll
-          for (int q = 0; q < kColsPerThread; ++q)
-            acc[i * KW + j] = fmaf(v[W::kOffset + q + j], d[o][q], acc[i * KW + j]);
-      }
-    }
+    for_each_tap<KH, KW>(src, [&](int o, int k, int q, float x) { acc[k] = fmaf(x, d[o][q], acc[k]); });
     ring.release(i);
   }
   const int groups_per_plane = (tiles_per_plane + depthwise::kTilesPerBlock - 1) / depthwise::kTilesPerBlock;
