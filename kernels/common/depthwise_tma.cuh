@@ -1,7 +1,8 @@
 // The depthwise stage on sm_90 for its common case - unit stride and dilation, a kernel of
-// 1, 3 or 5 taps a side, "same" padding, rows of whole float4 - as one kernel for both
-// directions: the forward t = w_dw (*) x + b_dw, and dx, which at unit stride is the same
-// correlation of dt with the kernel turned by 180 degrees and the padding k - 1 - p.
+// 1, 3 or 5 taps a side, "same" padding, rows of whole float4:
+//  - correlate_kernel: the forward t = w_dw (*) x + b_dw, and dx, which at unit stride is the
+//    same correlation of dt with the kernel turned by 180 degrees and the padding k - 1 - p;
+//  - weight_grad_kernel: the dW_dw and db_dw partial sums, from the forward's x windows.
 //
 // Why it beats the cp.async kernels of depthwise_kernels.cuh, which ncu showed issuing an
 // instruction on about 80% of cycles (H100, KernelBench shape) while device memory ran at 73%:
