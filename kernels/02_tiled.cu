@@ -411,7 +411,7 @@ struct Plan {
   int64_t weight_groups_per_channel = 1;
   int blocks_per_sm_gemm = 2, sms = 1;
   bool tma_gemm = false;       // pointwise_gemm_tma_kernel can run here
-  bool tma_depthwise = false;  // depthwise_tma::correlate_kernel can run here
+  bool tma_depthwise = false;  // the depthwise_tma kernels can run here
   int64_t weight_splits = 1;
   int64_t bias_chunks = 1;
   bool bias = false;
@@ -571,13 +571,8 @@ void allow_pointwise_smem() {
   }
 }
 
-// The TMA GEMM needs a device and driver with TMA, and sm_90 code for it in this binary: a
-// build for older GPUs only would JIT its compute_80 PTX, in which the kernel is empty.
 bool tma_gemm_usable() {
-  if (!tma::available()) return false;
-  cudaFuncAttributes attributes{};
-  DSCONV_CUDA_CHECK(cudaFuncGetAttributes(&attributes, pointwise_gemm_tma_kernel<NNTileWide, true>));
-  return attributes.ptxVersion >= 90;
+  return tma::kernel_usable(reinterpret_cast<const void*>(pointwise_gemm_tma_kernel<NNTileWide, true>));
 }
 
 // The launches of each pass, in order, as named stages: forward() and backward() run them

@@ -59,6 +59,13 @@ CUtensorMap make_box_map(const float* base, std::initializer_list<uint64_t> dims
   return map;
 }
 
+bool kernel_usable(const void* kernel) {
+  if (!available()) return false;
+  cudaFuncAttributes attributes{};
+  DSCONV_CUDA_CHECK(cudaFuncGetAttributes(&attributes, kernel));
+  return attributes.ptxVersion >= 90;
+}
+
 bool available() {
   int device = 0, major = 0;
   DSCONV_CUDA_CHECK(cudaGetDevice(&device));

@@ -18,4 +18,9 @@ CUtensorMap make_box_map(const float* base, std::initializer_list<uint64_t> dims
 // newer and the driver exports cuTensorMapEncodeTiled.
 bool available();
 
+// Whether `kernel`, a TMA kernel, can run here: available(), and this binary holds sm_90 code
+// for it. A build for older GPUs only would JIT its compute_80 PTX, where such kernels are
+// empty (they trap).
+bool kernel_usable(const void* kernel);
+
 }  // namespace dsconv::tma

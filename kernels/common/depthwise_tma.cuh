@@ -48,7 +48,7 @@ static_assert(kThreadCols * (kTileRows / kRowsPerThread) == depthwise::kThreads,
 // columns left of the first column the tile reads. With "same" padding, (k - 1) / 2 a side,
 // that distance is fixed by the kernel width: a compile-time constant, which keeps every
 // shared-memory read an immediate offset.
-constexpr int same_padding_offset(int kw) { return (4 - (kw - 1) / 2 % 4) % 4; }
+constexpr int same_padding_offset(int kw) { return tma::lead_columns(-((kw - 1) / 2)); }
 
 template <int KH, int KW>
 struct Window {
@@ -256,12 +256,7 @@ __global__ __launch_bounds__(depthwise::kThreads, depthwise::min_blocks(KH, KW))
 }
 
 // Whether the kernels can run here: TMA on the device and sm_90 code for them in this binary.
-inline bool usable() {
-  if (!tma::available()) return false;
-  cudaFuncAttributes attributes{};
-  DSCONV_CUDA_CHECK(cudaFuncGetAttributes(&attributes, correlate_kernel<3, 3, false>));
-  return attributes.ptxVersion >= 90;
-}
+inline bool usable() { return tma::kernel_usable(reinterpret_cast<const void*>(correlate_kernel<3, 3, false>)); }
 
 // Whether the kernels run `g` over `planes` planes of `in` and `out` (for the weight
 // gradient: x and dt): a padding whose window offset is the same-padding one, whole float4
@@ -269,9 +264,8 @@ inline bool usable() {
 // within a TMA coordinate.
 template <int KH, int KW>
 bool fits(const PlaneConv& g, int64_t planes, const float* in, const float* out) {
-  const auto offset = [](int pad) { return ((-pad) % 4 + 4) % 4; };
-  return g.in_w % 4 == 0 && g.out_w % 4 == 0 && offset(g.pad_w) == Window<KH, KW>::kOffset && planes <= INT32_MAX &&
-         reinterpret_cast<uintptr_t>(in) % 16 == 0 && reinterpret_cast<uintptr_t>(out) % 16 == 0;
+  return g.in_w % 4 == 0 && g.out_w % 4 == 0 && tma::lead_columns(-g.pad_w) == Window<KH, KW>::kOffset &&
+         planes <= INT32_MAX && reinterpret_cast<uintptr_t>(in) % 16 == 0 && reinterpret_cast<uintptr_t>(out) % 16 == 0;
 }
 
 // What a launch over `planes` planes of `g` takes: the input's TMA map and the tile grid.

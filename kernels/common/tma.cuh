@@ -48,6 +48,10 @@ __device__ __forceinline__ void barrier_wait(uint64_t* bar, uint32_t parity) {
   } while (!done);
 }
 
+// How many columns before column `first` a box must start for c0 to be a multiple of 4
+// (see load_box).
+__host__ __device__ constexpr int lead_columns(int first) { return (first % 4 + 4) % 4; }
+
 // Loads the box of a rank-3 (or rank-4) `map` whose first element is at coordinates (c0, c1,
 // ...) (innermost first; they may be negative) into `dst`, densely packed, and counts its
 // bytes on `bar`. Elements outside the tensor arrive as zeros: padding costs nothing. Keep c0
