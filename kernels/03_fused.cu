@@ -10,15 +10,16 @@
 // next slice - of this tile or the next - are in flight while the current one is computed,
 // and persistent blocks walk the tiles. Biases are added in registers.
 //
-// On sm_90, when C_in <= 64 and C_out <= 128 (the KernelBench shape), the forward takes
-// fused_forward_tma_kernel instead: two warp groups a block share W_pw^T, the TMA unit brings
-// the x windows in (zeros for the padding), and each group computes t for all 64 channels of
-// its tile before one 64-deep GEMM; no copy code and no block-wide barriers in its loop.
+// On sm_90, when C_in <= 64 and C_out <= 128 (the KernelBench shape), the forward takes a
+// TMA kernel instead, with W_pw^T resident and the x windows brought in by the TMA unit
+// (zeros for the padding): at unit stride, "same" padding and 1 x 1 or 3 x 3,
+// fused_forward_wide_kernel (one group of 8 warps, `tiled`'s 16 x 8 register blocks, t from
+// `tiled`'s depthwise arithmetic); else fused_forward_tma_kernel (two groups, 8 x 8 blocks).
 //
 // Against `tiled`, the forward saves the 1 GB write and the 1 GB read of t and one of the
 // two launches: the memory traffic is the floor's, x in and y out, and what remains is
-// arithmetic. H100, KernelBench shape, seed sweep at 47b0c12: 2.28 ms against `tiled`'s 2.31
-// (its GEMM has 8 x 8 register blocks where `tiled`'s has 16 x 8).
+// arithmetic. H100, KernelBench shape, same process: 1.92 ms against `tiled`'s 2.32 and
+// cuDNN's 4.83 (the two-group kernel took 2.29).
 //
 // Backward, per tile of 128 output pixels, in one kernel (launched once per 64-channel slice
 // of C_in and 128-channel slice of C_out):
@@ -536,6 +537,167 @@ __global__ __launch_bounds__(kTmaThreads, 1) void fused_forward_tma_kernel(
 }
 
 // ---------------------------------------------------------------------------------------
+// Forward with TMA windows and 16 x 8 register blocks (sm_90+), for the KernelBench case:
+// unit stride and dilation, "same" padding, 1 x 1 or 3 x 3, C_in <= 64, C_out <= 128, rows of
+// whole float4 and images at least 64 wide.
+//
+// One group of 8 warps a block, one block a multiprocessor, so that a thread may hold the
+// 16 x 8 accumulators of `tiled`'s forward GEMM (NNTileWide: 128 FFMA for 6 shared-memory
+// loads a k step, where fused_forward_tma_kernel's 8 x 8 does 64 for 4). A tile is 4 x 64
+// output pixels of one image. Per tile:
+//  - one TMA box brings the x windows of all 64 channels (zeros for the padding and past
+//    C_in); it was issued during the previous tile's GEMM;
+//  - t for the 64 x 256 tile, each lane a 2 x 4 block of outputs of one channel from float4
+//    reads of its window rows (depthwise_tma::for_each_tap, `tiled`'s depthwise arithmetic),
+//    its warp taking channels warp, warp + 8, ...; the taps and bias come from shared memory
+//    as a warp-wide broadcast;
+//  - one 64-deep GEMM of the resident W_pw^T by the t tile, started from the bias.
+// Two block barriers a tile: t complete (and the window free for the next box), and t read.
+// 5 x 5 stays on fused_forward_tma_kernel: its 64 windows (8 x 72 floats each, 144 KB) do
+// not fit beside W (32 KB) and the t tile (64 KB).
+constexpr int kWideRows = 4;  // output rows of a tile; its columns are depthwise_tma::kTileCols
+using WideTile = gemm::Tile<128, kWideRows * depthwise_tma::kTileCols, kTmaK, 16, 8, 2, 4>;
+constexpr int kWideUnroll = 4;  // k steps a loop trip: `tiled`'s for this register block
+
+// The block's shared memory, in floats from a 128-byte aligned base (the TMA destination
+// first).
+template <int KH, int KW>
+struct WideLayout {
+  using Window = depthwise_tma::Window<KH, KW, kWideRows>;
+  static constexpr int kWindowFloats = Window::kRows * Window::kCols;  // a channel's, as the box lands
+  static constexpr int kTapStride = (KH * KW + 1 + 3) / 4 * 4;         // a channel's taps, then its bias
+  static constexpr int kX = 0;                                         // [kTmaK][kWindowFloats]
+  static constexpr int kW = kX + kTmaK * kWindowFloats;                // W_pw^T: [kTmaK][BM]
+  static constexpr int kT = kW + kTmaK * WideTile::BM;                 // t: [kTmaK][BN]
+  static constexpr int kTaps = kT + kTmaK * WideTile::BN;              // [kTmaK][kTapStride]
+  static constexpr int kBias = kTaps + kTmaK * kTapStride;             // b_pw: [BM]
+  static constexpr int kFloats = kBias + WideTile::BM;
+  static constexpr size_t bytes() { return sizeof(float) * kFloats; }
+  static_assert(kWindowFloats % 4 == 0, "float4 reads of every channel's window");
+};
+
+struct WideArgs {
+  int c_in, c_out, ho, wo;
+  int tiles, tiles_per_image, tiles_w;  // 4 x 64 pixel tiles
+  int ph, pw;
+};
+
+template <int KH, int KW>
+__global__ __launch_bounds__(kThreads, 1) void fused_forward_wide_kernel(
+    const __grid_constant__ CUtensorMap x_map, const __grid_constant__ WideArgs a, const float* __restrict__ w_dw,
+    const float* __restrict__ b_dw, const float* __restrict__ w_pw, const float* __restrict__ b_pw,
+    float* __restrict__ y) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  using T = WideTile;
+  using L = WideLayout<KH, KW>;
+  using W = typename L::Window;
+  using depthwise_tma::kColsPerThread, depthwise_tma::kRowsPerThread, depthwise_tma::kTileCols;
+  extern __shared__ __align__(128) float wide_smem[];  // 128: the TMA destination
+  __shared__ uint64_t full;
+  float* Xs = wide_smem + L::kX;
+  float* Ws = wide_smem + L::kW;
+  float* Ts = wide_smem + L::kT;
+  float* taps = wide_smem + L::kTaps;
+  float* bias_pw = wide_smem + L::kBias;
+  const int tid = threadIdx.x;
+
+  gemm::copy_resident_a<T, true>(Ws, w_pw, a.c_in, a.c_out, a.c_in, 1, tid, kThreads);
+  gemm::copy_async_commit();
+  for (int i = tid; i < kTmaK * L::kTapStride; i += kThreads) {
+    const int c = i / L::kTapStride, k = i % L::kTapStride;
+    float v = 0.0f;  // channels past C_in make t = 0, and meet zero rows of W_pw^T
+    if (c < a.c_in && k < KH * KW) v = w_dw[c * KH * KW + k];
+    if (c < a.c_in && k == KH * KW && b_dw) v = b_dw[c];
+    taps[i] = v;
+  }
+  for (int m = tid; m < T::BM; m += kThreads) bias_pw[m] = b_pw && m < a.c_out ? b_pw[m] : 0.0f;
+  if (tid == 0) {
+    tma::barrier_init(&full, 1);  // the issuing thread's arrival, plus the bytes
+    tma::barrier_init_fence();
+  }
+  gemm::copy_async_wait<0>();
+  __syncthreads();
+
+  // The windows of tile `tile`, from W::kOffset columns left of its first input column.
+  auto issue = [&](int tile) {
+    const int rem = tile % a.tiles_per_image;
+    tma::barrier_arrive_expect_bytes(&full, uint32_t(kTmaK * L::kWindowFloats * sizeof(float)));
+    tma::load_box(Xs, &x_map, (rem % a.tiles_w) * kTileCols - a.pw - W::kOffset, (rem / a.tiles_w) * kWideRows - a.ph,
+                  0, tile / a.tiles_per_image, &full);
+  };
+  if (tid == 0 && int(blockIdx.x) < a.tiles) issue(int(blockIdx.x));
+
+  // This lane's 2 x 4 block of every channel of the tile.
+  const int lane = tid % 32, warp = tid / 32;
+  const int tx = lane % depthwise_tma::kThreadCols, ty = lane / depthwise_tma::kThreadCols;
+  const float* window_block = Xs + kRowsPerThread * ty * W::kCols + kColsPerThread * tx;
+  float* t_block = Ts + kRowsPerThread * ty * kTileCols + kColsPerThread * tx;
+  static_assert(kRowsPerThread * kTileCols / kColsPerThread == 32, "a warp makes a channel's 2 x 4 blocks");
+  static_assert(kRowsPerThread * 2 == kWideRows, "two 2-row blocks a column");
+
+  uint32_t phase = 0;
+  for (int tile = int(blockIdx.x); tile < a.tiles; tile += int(gridDim.x), phase ^= 1) {
+    tma::barrier_wait(&full, phase);
+#pragma unroll 2
+    for (int c = warp; c < kTmaK; c += kThreads / 32) {
+      float wv[L::kTapStride];
+#pragma unroll
+      for (int u = 0; u < L::kTapStride / 4; ++u)
+        *reinterpret_cast<float4*>(&wv[4 * u]) = *reinterpret_cast<const float4*>(taps + c * L::kTapStride + 4 * u);
+      float acc[kRowsPerThread][kColsPerThread];
+#pragma unroll
+      for (int o = 0; o < kRowsPerThread; ++o)
+#pragma unroll
+        for (int q = 0; q < kColsPerThread; ++q) acc[o][q] = wv[KH * KW];
+      depthwise_tma::for_each_tap<W>(window_block + c * L::kWindowFloats,
+                                     [&](int o, int k, int q, float x) { acc[o][q] = fmaf(wv[k], x, acc[o][q]); });
+#pragma unroll
+      for (int o = 0; o < kRowsPerThread; ++o)
+        *reinterpret_cast<float4*>(t_block + c * T::BN + o * kTileCols) =
+            make_float4(acc[o][0], acc[o][1], acc[o][2], acc[o][3]);
+    }
+    __syncthreads();  // the t tile is complete, and no warp reads the windows any more
+    if (tid == 0 && tile + int(gridDim.x) < a.tiles) issue(tile + int(gridDim.x));
+
+    float start[T::TM];  // row i's bias: the addend of the first k step
+#pragma unroll
+    for (int g = 0; g < T::kGroupsM; ++g)
+      *reinterpret_cast<float4*>(&start[4 * g]) = *reinterpret_cast<const float4*>(&bias_pw[T::row_group(tid, g)]);
+    float acc[T::TM][T::TN];
+    gemm::multiply_first_chunk<T, false, false, kTmaK, kWideUnroll>(start, Ws, Ts, acc, tid);
+    __syncthreads();  // every warp is done reading the t tile
+
+    // y: a float4 a column group (wo % 4 == 0: all in or all out), one address a row.
+    const int img = tile / a.tiles_per_image, rem = tile % a.tiles_per_image;
+    const int oh0 = (rem / a.tiles_w) * kWideRows, ow0 = (rem % a.tiles_w) * kTileCols;
+    const int plane = a.ho * a.wo;  // C_out * Ho * Wo < 2^31: host-checked
+    float* y_image = y + int64_t(img) * a.c_out * plane;
+    int offset[T::kGroupsN];
+    bool inside[T::kGroupsN];
+#pragma unroll
+    for (int g = 0; g < T::kGroupsN; ++g) {
+      const int p = T::col_group(tid, g), oh = oh0 + p / kTileCols, ow = ow0 + p % kTileCols;
+      inside[g] = oh < a.ho && ow < a.wo;
+      offset[g] = oh * a.wo + ow;
+    }
+#pragma unroll
+    for (int i = 0; i < T::TM; ++i) {
+      const int co = T::row(tid, i);
+      if (co >= a.c_out) continue;
+      float* y_plane = y_image + co * plane;
+#pragma unroll
+      for (int g = 0; g < T::kGroupsN; ++g)
+        if (inside[g])
+          __stcs(reinterpret_cast<float4*>(y_plane + offset[g]),
+                 make_float4(acc[i][4 * g], acc[i][4 * g + 1], acc[i][4 * g + 2], acc[i][4 * g + 3]));
+    }
+  }
+#else
+  __trap();  // the host launches this only where the binary has sm_90 code
+#endif
+}
+
+// ---------------------------------------------------------------------------------------
 // Backward.
 
 constexpr int kCiSlice = 64;             // C_in channels per launch
@@ -730,7 +892,10 @@ struct Plan {
   int64_t dx_tiles_h = 0, dx_tiles_w = 0;
   int forward_grid = 1, backward_grid = 1;
   bool small_m = false;
-  bool tma_forward = false;    // fused_forward_tma_kernel takes the forward
+  bool wide_forward = false;  // fused_forward_wide_kernel takes the forward
+  WideArgs wide_args{};
+  int wide_grid = 1;
+  bool tma_forward = false;    // else fused_forward_tma_kernel does
   bool tma_depthwise = false;  // depthwise_tma::correlate_kernel can make dx
   Geometry tma_geometry;
   TmaForwardArgs tma_args{};
@@ -851,6 +1016,61 @@ TmaForwardArgs make_tma_args(const ConvShape& s, const Geometry& g) {
 }
 
 template <int KH, int KW>
+struct LaunchWideForward {
+  using L = WideLayout<KH, KW>;
+  static void run(const Plan& q, const DeviceTensors& d, cudaStream_t st) {
+    const ConvShape& s = q.s;
+    const CUtensorMap x_map =
+        tma::make_box_map(d.x, {uint64_t(s.w), uint64_t(s.h), uint64_t(s.c_in), uint64_t(s.n)},
+                          {uint32_t(L::Window::kCols), uint32_t(L::Window::kRows), uint32_t(kTmaK), 1});
+    fused_forward_wide_kernel<KH, KW>
+        <<<unsigned(q.wide_grid), kThreads, L::bytes(), st>>>(x_map, q.wide_args, d.w_dw, d.b_dw, d.w_pw, d.b_pw, d.y);
+    DSCONV_LAUNCH_CHECK();
+  }
+  static void prepare() {
+    DSCONV_CUDA_CHECK(cudaFuncSetAttribute(fused_forward_wide_kernel<KH, KW>,
+                                           cudaFuncAttributeMaxDynamicSharedMemorySize, int(L::bytes())));
+  }
+};
+
+// Calls fn(LaunchWideForward<k, k>{}) for the kernel sizes it is built for (wide_forward_usable
+// says which).
+template <class Fn>
+void by_wide_kernel_size(int k, Fn&& fn) {
+  if (k == 3) return fn(LaunchWideForward<3, 3>{});
+  fn(LaunchWideForward<1, 1>{});
+}
+
+// Whether the wide forward can take this problem on this device and binary.
+bool wide_forward_usable(const ConvShape& s) {
+  if (s.kh != s.kw || (s.kh != 1 && s.kh != 3) || !unit_steps(s) ||
+      tma::lead_columns(-s.pw) != depthwise_tma::same_padding_offset(s.kw))
+    return false;
+  if (s.c_in > kTmaK || s.c_out > WideTile::BM || s.w % 4 != 0 || s.wo % 4 != 0 || s.wo < depthwise_tma::kTileCols)
+    return false;
+  // Its GEMM is always the whole 128 x 64 of W, as the 8 x 8 TMA forward's (tma_forward_usable).
+  if (2 * s.c_in * s.c_out < int64_t(kTmaK) * WideTile::BM) return false;
+  const int64_t limit = int64_t(1) << 31;  // its tile and output indices are 32-bit
+  const int64_t tiles = s.n * ceil_div(s.ho, int64_t(kWideRows)) * ceil_div(s.wo, int64_t(depthwise_tma::kTileCols));
+  if (tiles >= limit || s.c_out * s.ho * s.wo >= limit || s.h >= limit || s.w >= limit) return false;
+  return tma::kernel_usable(reinterpret_cast<const void*>(fused_forward_wide_kernel<3, 3>));
+}
+
+WideArgs make_wide_args(const ConvShape& s) {
+  WideArgs a{};
+  a.c_in = int(s.c_in);
+  a.c_out = int(s.c_out);
+  a.ho = int(s.ho);
+  a.wo = int(s.wo);
+  a.tiles_w = int(ceil_div(s.wo, int64_t(depthwise_tma::kTileCols)));
+  a.tiles_per_image = int(ceil_div(s.ho, int64_t(kWideRows))) * a.tiles_w;
+  a.tiles = int(s.n) * a.tiles_per_image;
+  a.ph = s.ph;
+  a.pw = s.pw;
+  return a;
+}
+
+template <int KH, int KW>
 struct LaunchFusedBackward {
   static void run(const Plan& q, const DeviceTensors& d, BackwardSlice slice, cudaStream_t st) {
     fused_backward_kernel<KH, KW><<<unsigned(q.backward_grid), kThreads, backward_smem_floats() * sizeof(float), st>>>(
@@ -934,12 +1154,18 @@ class Fused final : public Kernel {
     q.backward_grid =
         int(std::min<int64_t>(p.n * q.backward_geometry.tiles_h * q.backward_geometry.tiles_w, int64_t(sms)));
     q.tma_geometry = make_tma_geometry(q.s);
-    q.tma_forward = tma_forward_usable(q.s, q.tma_geometry);
+    q.wide_forward = wide_forward_usable(q.s);
+    q.tma_forward = !q.wide_forward && tma_forward_usable(q.s, q.tma_geometry);
     q.tma_depthwise = depthwise_tma::usable();
     if (q.tma_forward) {
       q.tma_args = make_tma_args(q.s, q.tma_geometry);
       q.tma_grid = std::min((q.tma_args.tiles + kTmaGroups - 1) / kTmaGroups, sms);
       dispatch_kernel_size<PrepareTmaForward>(p.conv.kh, p.conv.kw);
+    }
+    if (q.wide_forward) {
+      q.wide_args = make_wide_args(q.s);
+      q.wide_grid = std::min(q.wide_args.tiles, sms);
+      by_wide_kernel_size(p.conv.kh, [](auto launch) { launch.prepare(); });
     }
     by_kernel_size<Forward128>(p.conv.kh, p.conv.kw, [](auto launch) { launch.prepare(); });
     by_kernel_size<Forward64>(p.conv.kh, p.conv.kw, [](auto launch) { launch.prepare(); });
@@ -958,7 +1184,9 @@ class Fused final : public Kernel {
 
   void forward(const Problem& p, const DeviceTensors& d, Workspace& ws, cudaStream_t st) const override {
     const Plan& q = std::any_cast<const Plan&>(ws.plan);
-    if (q.tma_forward)
+    if (q.wide_forward)
+      by_wide_kernel_size(p.conv.kh, [&](auto launch) { launch.run(q, d, st); });
+    else if (q.tma_forward)
       dispatch_kernel_size<LaunchTmaForward>(p.conv.kh, p.conv.kw, q, d, st);
     else if (q.small_m)
       by_kernel_size<Forward64>(p.conv.kh, p.conv.kw, [&](auto launch) { launch.run(q, d, st); });

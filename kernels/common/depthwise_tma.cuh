@@ -50,10 +50,12 @@ static_assert(kThreadCols * (kTileRows / kRowsPerThread) == depthwise::kThreads,
 // shared-memory read an immediate offset.
 constexpr int same_padding_offset(int kw) { return tma::lead_columns(-((kw - 1) / 2)); }
 
-template <int KH, int KW>
+// The window of a tile of kOutRows x kTileCols outputs (`fused`'s forward takes 4-row tiles).
+template <int KH, int KW, int kOutRows = kTileRows>
 struct Window {
+  static constexpr int kH = KH, kW = KW;
   static constexpr int kOffset = same_padding_offset(KW);  // columns before the first one read
-  static constexpr int kRows = kTileRows + KH - 1;
+  static constexpr int kRows = kOutRows + KH - 1;
   static constexpr int kCols = (kOffset + kTileCols + KW - 1 + 3) / 4 * 4;
   static constexpr int kStride = (kRows * kCols + 31) / 32 * 32;  // floats a stage: 128-byte aligned
   // float4 a thread reads of each window row: columns [4u + kOffset, 4u + kOffset + 3 + KW - 1].
@@ -129,23 +131,24 @@ struct WindowRing {
 };
 
 // Window row r of a thread's 2 x 4 block: the kQuads float4 from the block's first column.
-template <int KH, int KW>
-__device__ __forceinline__ void load_row(const float* src, int r, float (&v)[4 * Window<KH, KW>::kQuads]) {
+template <class W>
+__device__ __forceinline__ void load_row(const float* src, int r, float (&v)[4 * W::kQuads]) {
 #pragma unroll
-  for (int u = 0; u < Window<KH, KW>::kQuads; ++u)
-    *reinterpret_cast<float4*>(&v[4 * u]) = *reinterpret_cast<const float4*>(src + r * Window<KH, KW>::kCols + 4 * u);
+  for (int u = 0; u < W::kQuads; ++u)
+    *reinterpret_cast<float4*>(&v[4 * u]) = *reinterpret_cast<const float4*>(src + r * W::kCols + 4 * u);
 }
 
 // Calls tap(o, k, q, x) for output row o, tap k = i * KW + j and column q of a thread's 2 x 4
 // block, x being the window value under that tap, window row by window row (each read once)
-// and within one output row in tap order, as the cp.async kernels add them.
-template <int KH, int KW, class Tap>
+// and within one output row in tap order, as the cp.async kernels add them. W: the window
+// `src` points into (a Window).
+template <class W, class Tap>
 __device__ __forceinline__ void for_each_tap(const float* src, Tap&& tap) {
-  using W = Window<KH, KW>;
+  constexpr int KH = W::kH, KW = W::kW;
 #pragma unroll
   for (int r = 0; r < kRowsPerThread + KH - 1; ++r) {
     float v[4 * W::kQuads];
-    load_row<KH, KW>(src, r, v);
+    load_row<W>(src, r, v);
 #pragma unroll
     for (int o = 0; o < kRowsPerThread; ++o) {
       const int i = r - o;  // window row r feeds output row o through kernel row r - o
@@ -182,7 +185,7 @@ __global__ __launch_bounds__(depthwise::kThreads, depthwise::min_blocks(KH, KW))
     for (int o = 0; o < kRowsPerThread; ++o)
 #pragma unroll
       for (int q = 0; q < kColsPerThread; ++q) acc[o][q] = b;
-    for_each_tap<KH, KW>(src, [&](int o, int k, int q, float x) { acc[o][q] = fmaf(weights[k], x, acc[o][q]); });
+    for_each_tap<W>(src, [&](int o, int k, int q, float x) { acc[o][q] = fmaf(weights[k], x, acc[o][q]); });
     const int2 origin = ring.origin(i);
     const int ow = origin.y + kColsPerThread * tx;  // out_w % 4 == 0: a float4 is all in or all out
     if (ow < g.out_w) {
@@ -234,7 +237,7 @@ __global__ __launch_bounds__(depthwise::kThreads, depthwise::min_blocks(KH, KW))
       bias_acc += (d[o][0] + d[o][1]) + (d[o][2] + d[o][3]);
     }
     const float* src = ring.wait(i) + kRowsPerThread * ty * W::kCols + kColsPerThread * tx;
-    for_each_tap<KH, KW>(src, [&](int o, int k, int q, float x) { acc[k] = fmaf(x, d[o][q], acc[k]); });
+    for_each_tap<W>(src, [&](int o, int k, int q, float x) { acc[k] = fmaf(x, d[o][q], acc[k]); });
     ring.release(i);
   }
   const int groups_per_plane = (tiles_per_plane + depthwise::kTilesPerBlock - 1) / depthwise::kTilesPerBlock;
