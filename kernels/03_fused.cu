@@ -13,13 +13,13 @@
 // On sm_90, when C_in <= 64 and C_out <= 128 (the KernelBench shape), the forward takes a
 // TMA kernel instead, with W_pw^T resident and the x windows brought in by the TMA unit
 // (zeros for the padding): at unit stride, "same" padding and 1 x 1 or 3 x 3,
-// fused_forward_wide_kernel (one group of 8 warps, `tiled`'s 16 x 8 register blocks, t from
-// `tiled`'s depthwise arithmetic); else fused_forward_tma_kernel (two groups, 8 x 8 blocks).
+// fused_forward_wide_kernel (16 x 8 register blocks, one block a multiprocessor, t from
+// `tiled`'s depthwise arithmetic); else fused_forward_tma_kernel (8 x 8 blocks).
 //
 // Against `tiled`, the forward saves the 1 GB write and the 1 GB read of t and one of the
 // two launches: the memory traffic is the floor's, x in and y out, and what remains is
-// arithmetic. H100, KernelBench shape, same process: 1.92 ms against `tiled`'s 2.32 and
-// cuDNN's 4.83 (the two-group kernel took 2.29).
+// arithmetic. H100, KernelBench shape, same process: 1.82 ms against cuDNN's 4.81, where
+// fused_forward_tma_kernel took 2.29 and `tiled` takes 2.32.
 //
 // Backward, per tile of 128 output pixels, in one kernel (launched once per 64-channel slice
 // of C_in and 128-channel slice of C_out):
@@ -539,46 +539,57 @@ __global__ __launch_bounds__(kTmaThreads, 1) void fused_forward_tma_kernel(
 // ---------------------------------------------------------------------------------------
 // Forward with TMA windows and 16 x 8 register blocks (sm_90+), for the KernelBench case:
 // unit stride and dilation, "same" padding, 1 x 1 or 3 x 3, C_in <= 64, C_out <= 128, rows of
-// whole float4 and images at least 64 wide.
+// whole float4 and images at least 32 wide.
 //
-// One group of 8 warps a block, one block a multiprocessor, so that a thread may hold the
-// 16 x 8 accumulators of `tiled`'s forward GEMM (NNTileWide: 128 FFMA for 6 shared-memory
-// loads a k step, where fused_forward_tma_kernel's 8 x 8 does 64 for 4). A tile is 4 x 64
-// output pixels of one image. Per tile:
+// One block a multiprocessor, so that a thread may hold the 16 x 8 accumulators of `tiled`'s
+// forward GEMM (128 FFMA for 6 shared-memory loads a k step, where fused_forward_tma_kernel's
+// 8 x 8 does 64 for 4). The block is two groups of 4 warps sharing the resident W_pw^T; each
+// group walks its own 4 x 32 pixel tiles. Per tile:
 //  - one TMA box brings the x windows of all 64 channels (zeros for the padding and past
-//    C_in); it was issued during the previous tile's GEMM;
-//  - t for the 64 x 256 tile, each lane a 2 x 4 block of outputs of one channel from float4
-//    reads of its window rows (depthwise_tma::for_each_tap, `tiled`'s depthwise arithmetic),
-//    its warp taking channels warp, warp + 8, ...; the taps and bias come from shared memory
-//    as a warp-wide broadcast;
-//  - one 64-deep GEMM of the resident W_pw^T by the t tile, started from the bias.
-// Two block barriers a tile: t complete (and the window free for the next box), and t read.
-// 5 x 5 stays on fused_forward_tma_kernel: its 64 windows (8 x 72 floats each, 144 KB) do
-// not fit beside W (32 KB) and the t tile (64 KB).
-constexpr int kWideRows = 4;  // output rows of a tile; its columns are depthwise_tma::kTileCols
-using WideTile = gemm::Tile<128, kWideRows * depthwise_tma::kTileCols, kTmaK, 16, 8, 2, 4>;
-constexpr int kWideUnroll = 4;  // k steps a loop trip: `tiled`'s for this register block
+//    C_in); it was issued during the group's previous GEMM;
+//  - t for the 64 x 128 tile, each thread a 4 x 4 block of outputs of one channel from float4
+//    reads of its window rows (depthwise_tma::for_each_tap, `tiled`'s depthwise arithmetic):
+//    6 x 3 reads for 16 outputs at 3 x 3; the taps and bias come from shared memory;
+//  - one 64-deep GEMM of W_pw^T by the t tile, started from the bias.
+// Two group barriers a tile: t complete (and the windows free for the next box), and t read;
+// the other group's warps issue meanwhile. Starting group 1 one depthwise phase behind group 0,
+// so that each group's depthwise phase (bound by shared-memory bandwidth) would run beside the
+// other's GEMM, measured the same (H100: 1.862 / 1.867 ms against 1.879 / 1.869 without).
+// 5 x 5 stays on fused_forward_tma_kernel: two groups' windows (64 x 8 x 40 floats each)
+// do not fit beside W and the t tiles.
+// H100, same process: one group of 8 warps on 4 x 64 tiles with 2 x 4 depthwise blocks took
+// 1.92 ms; two groups with 4 x 4 blocks (6 x 3 float4 reads for 16 outputs, not 4 x 3 for 8)
+// 1.86, and 1.82 with 8 k steps a loop trip. ncu (its clocks): 1.30 G instructions, 88% of
+// them FFMA; issue slots busy 67%, the FMA pipe 60%.
+constexpr int kWideGroups = 2;
+constexpr int kWideGroupThreads = kThreads / kWideGroups;
+constexpr int kWideRows = 4, kWideCols = 32;  // a group's pixel tile
+constexpr int kWideBlockRows = 4;             // depthwise: a thread's block is kWideBlockRows x 4
+using WideTile = gemm::Tile<128, kWideRows * kWideCols, kTmaK, 16, 8, 2, 2>;
+static_assert(WideTile::kWarps * 32 == kWideGroupThreads, "a group of 4 warps");
+static_assert(kWideBlockRows == kWideRows, "one depthwise block a tile column");
 
-// The block's shared memory, in floats from a 128-byte aligned base (the TMA destination
+// The block's shared memory, in floats from a 128-byte aligned base (the TMA destinations
 // first).
 template <int KH, int KW>
 struct WideLayout {
-  using Window = depthwise_tma::Window<KH, KW, kWideRows>;
-  static constexpr int kWindowFloats = Window::kRows * Window::kCols;  // a channel's, as the box lands
-  static constexpr int kTapStride = (KH * KW + 1 + 3) / 4 * 4;         // a channel's taps, then its bias
-  static constexpr int kX = 0;                                         // [kTmaK][kWindowFloats]
-  static constexpr int kW = kX + kTmaK * kWindowFloats;                // W_pw^T: [kTmaK][BM]
-  static constexpr int kT = kW + kTmaK * WideTile::BM;                 // t: [kTmaK][BN]
-  static constexpr int kTaps = kT + kTmaK * WideTile::BN;              // [kTmaK][kTapStride]
-  static constexpr int kBias = kTaps + kTmaK * kTapStride;             // b_pw: [BM]
+  using Window = depthwise_tma::Window<KH, KW, kWideRows, kWideCols>;
+  static constexpr int kWindowFloats = Window::kRows * Window::kCols;    // a channel's, as the box lands
+  static constexpr int kTapStride = (KH * KW + 1 + 3) / 4 * 4;           // a channel's taps, then its bias
+  static constexpr int kX = 0;                                           // [group][kTmaK][kWindowFloats]
+  static constexpr int kW = kX + kWideGroups * kTmaK * kWindowFloats;    // W_pw^T: [kTmaK][BM]
+  static constexpr int kT = kW + kTmaK * WideTile::BM;                   // t: [group][kTmaK][BN]
+  static constexpr int kTaps = kT + kWideGroups * kTmaK * WideTile::BN;  // [kTmaK][kTapStride]
+  static constexpr int kBias = kTaps + kTmaK * kTapStride;               // b_pw: [BM]
   static constexpr int kFloats = kBias + WideTile::BM;
   static constexpr size_t bytes() { return sizeof(float) * kFloats; }
-  static_assert(kWindowFloats % 4 == 0, "float4 reads of every channel's window");
+  static_assert(kWindowFloats % 4 == 0 && kTmaK * kWindowFloats % 32 == 0,
+                "float4 reads of every channel's window, 128-byte aligned TMA destinations");
 };
 
 struct WideArgs {
   int c_in, c_out, ho, wo;
-  int tiles, tiles_per_image, tiles_w;  // 4 x 64 pixel tiles
+  int tiles, tiles_per_image, tiles_w;  // 4 x 32 pixel tiles
   int ph, pw;
 };
 
@@ -591,17 +602,21 @@ __global__ __launch_bounds__(kThreads, 1) void fused_forward_wide_kernel(
   using T = WideTile;
   using L = WideLayout<KH, KW>;
   using W = typename L::Window;
-  using depthwise_tma::kColsPerThread, depthwise_tma::kRowsPerThread, depthwise_tma::kTileCols;
-  extern __shared__ __align__(128) float wide_smem[];  // 128: the TMA destination
-  __shared__ uint64_t full;
-  float* Xs = wide_smem + L::kX;
-  float* Ws = wide_smem + L::kW;
-  float* Ts = wide_smem + L::kT;
+  using depthwise_tma::kColsPerThread;
+  // k steps a GEMM loop trip: 8, where `tiled`'s TMA GEMM takes 4 for this register block
+  // (H100, same process: 1.820 / 1.820 ms against 1.864 / 1.853).
+  constexpr int kUnroll = 8;
+  extern __shared__ __align__(128) float wide_smem[];  // 128: the TMA destinations
+  __shared__ uint64_t full[kWideGroups];
+  const int tid = threadIdx.x, group = tid / kWideGroupThreads, gtid = tid % kWideGroupThreads;
+  float* Xs = wide_smem + L::kX + group * kTmaK * L::kWindowFloats;
+  const float* Ws = wide_smem + L::kW;
+  float* Ts = wide_smem + L::kT + group * kTmaK * T::BN;
   float* taps = wide_smem + L::kTaps;
   float* bias_pw = wide_smem + L::kBias;
-  const int tid = threadIdx.x;
+  uint64_t* group_full = &full[group];
 
-  gemm::copy_resident_a<T, true>(Ws, w_pw, a.c_in, a.c_out, a.c_in, 1, tid, kThreads);
+  gemm::copy_resident_a<T, true>(wide_smem + L::kW, w_pw, a.c_in, a.c_out, a.c_in, 1, tid, kThreads);
   gemm::copy_async_commit();
   for (int i = tid; i < kTmaK * L::kTapStride; i += kThreads) {
     const int c = i / L::kTapStride, k = i % L::kTapStride;
@@ -612,77 +627,80 @@ __global__ __launch_bounds__(kThreads, 1) void fused_forward_wide_kernel(
   }
   for (int m = tid; m < T::BM; m += kThreads) bias_pw[m] = b_pw && m < a.c_out ? b_pw[m] : 0.0f;
   if (tid == 0) {
-    tma::barrier_init(&full, 1);  // the issuing thread's arrival, plus the bytes
+    for (int g = 0; g < kWideGroups; ++g) tma::barrier_init(&full[g], 1);  // the issuer's arrival + the bytes
     tma::barrier_init_fence();
   }
   gemm::copy_async_wait<0>();
   __syncthreads();
 
+  const int worker = int(blockIdx.x) * kWideGroups + group, workers = int(gridDim.x) * kWideGroups;
   // The windows of tile `tile`, from W::kOffset columns left of its first input column.
   auto issue = [&](int tile) {
     const int rem = tile % a.tiles_per_image;
-    tma::barrier_arrive_expect_bytes(&full, uint32_t(kTmaK * L::kWindowFloats * sizeof(float)));
-    tma::load_box(Xs, &x_map, (rem % a.tiles_w) * kTileCols - a.pw - W::kOffset, (rem / a.tiles_w) * kWideRows - a.ph,
-                  0, tile / a.tiles_per_image, &full);
+    tma::barrier_arrive_expect_bytes(group_full, uint32_t(kTmaK * L::kWindowFloats * sizeof(float)));
+    tma::load_box(Xs, &x_map, (rem % a.tiles_w) * kWideCols - a.pw - W::kOffset, (rem / a.tiles_w) * kWideRows - a.ph,
+                  0, tile / a.tiles_per_image, group_full);
   };
-  if (tid == 0 && int(blockIdx.x) < a.tiles) issue(int(blockIdx.x));
+  if (gtid == 0 && worker < a.tiles) issue(worker);
+  __syncwarp();
 
-  // This lane's 2 x 4 block of every channel of the tile.
-  const int lane = tid % 32, warp = tid / 32;
-  const int tx = lane % depthwise_tma::kThreadCols, ty = lane / depthwise_tma::kThreadCols;
-  const float* window_block = Xs + kRowsPerThread * ty * W::kCols + kColsPerThread * tx;
-  float* t_block = Ts + kRowsPerThread * ty * kTileCols + kColsPerThread * tx;
-  static_assert(kRowsPerThread * kTileCols / kColsPerThread == 32, "a warp makes a channel's 2 x 4 blocks");
-  static_assert(kRowsPerThread * 2 == kWideRows, "two 2-row blocks a column");
+  // This thread's 4 x 4 block: column group tx of channels channel0, + 16, + 32, + 48.
+  constexpr int kBlockCols = kWideCols / kColsPerThread;          // threads a channel
+  constexpr int kChannelsAPass = kWideGroupThreads / kBlockCols;  // channels a group does at once
+  const int tx = gtid % kBlockCols, channel0 = gtid / kBlockCols;
+  const float* window_block = Xs + kColsPerThread * tx;
+  float* t_block = Ts + kColsPerThread * tx;
 
   uint32_t phase = 0;
-  for (int tile = int(blockIdx.x); tile < a.tiles; tile += int(gridDim.x), phase ^= 1) {
-    tma::barrier_wait(&full, phase);
+  for (int tile = worker; tile < a.tiles; tile += workers, phase ^= 1) {
+    tma::barrier_wait(group_full, phase);
 #pragma unroll 2
-    for (int c = warp; c < kTmaK; c += kThreads / 32) {
+    for (int c = channel0; c < kTmaK; c += kChannelsAPass) {
       float wv[L::kTapStride];
 #pragma unroll
       for (int u = 0; u < L::kTapStride / 4; ++u)
         *reinterpret_cast<float4*>(&wv[4 * u]) = *reinterpret_cast<const float4*>(taps + c * L::kTapStride + 4 * u);
-      float acc[kRowsPerThread][kColsPerThread];
+      float acc[kWideBlockRows][kColsPerThread];
 #pragma unroll
-      for (int o = 0; o < kRowsPerThread; ++o)
+      for (int o = 0; o < kWideBlockRows; ++o)
 #pragma unroll
         for (int q = 0; q < kColsPerThread; ++q) acc[o][q] = wv[KH * KW];
-      depthwise_tma::for_each_tap<W>(window_block + c * L::kWindowFloats,
-                                     [&](int o, int k, int q, float x) { acc[o][q] = fmaf(wv[k], x, acc[o][q]); });
+      depthwise_tma::for_each_tap<W, kWideBlockRows>(
+          window_block + c * L::kWindowFloats,
+          [&](int o, int k, int q, float x) { acc[o][q] = fmaf(wv[k], x, acc[o][q]); });
 #pragma unroll
-      for (int o = 0; o < kRowsPerThread; ++o)
-        *reinterpret_cast<float4*>(t_block + c * T::BN + o * kTileCols) =
+      for (int o = 0; o < kWideBlockRows; ++o)
+        *reinterpret_cast<float4*>(t_block + c * T::BN + o * kWideCols) =
             make_float4(acc[o][0], acc[o][1], acc[o][2], acc[o][3]);
     }
-    __syncthreads();  // the t tile is complete, and no warp reads the windows any more
-    if (tid == 0 && tile + int(gridDim.x) < a.tiles) issue(tile + int(gridDim.x));
+    tma::sync_threads(1 + group, kWideGroupThreads);  // the t tile is complete; the windows are free
+    if (gtid == 0 && tile + workers < a.tiles) issue(tile + workers);
+    __syncwarp();  // the issuing lane rejoins its warp
 
     float start[T::TM];  // row i's bias: the addend of the first k step
 #pragma unroll
     for (int g = 0; g < T::kGroupsM; ++g)
-      *reinterpret_cast<float4*>(&start[4 * g]) = *reinterpret_cast<const float4*>(&bias_pw[T::row_group(tid, g)]);
+      *reinterpret_cast<float4*>(&start[4 * g]) = *reinterpret_cast<const float4*>(&bias_pw[T::row_group(gtid, g)]);
     float acc[T::TM][T::TN];
-    gemm::multiply_first_chunk<T, false, false, kTmaK, kWideUnroll>(start, Ws, Ts, acc, tid);
-    __syncthreads();  // every warp is done reading the t tile
+    gemm::multiply_first_chunk<T, false, false, kTmaK, kUnroll>(start, Ws, Ts, acc, gtid);
+    tma::sync_threads(1 + group, kWideGroupThreads);  // every warp is done reading the t tile
 
     // y: a float4 a column group (wo % 4 == 0: all in or all out), one address a row.
     const int img = tile / a.tiles_per_image, rem = tile % a.tiles_per_image;
-    const int oh0 = (rem / a.tiles_w) * kWideRows, ow0 = (rem % a.tiles_w) * kTileCols;
+    const int oh0 = (rem / a.tiles_w) * kWideRows, ow0 = (rem % a.tiles_w) * kWideCols;
     const int plane = a.ho * a.wo;  // C_out * Ho * Wo < 2^31: host-checked
     float* y_image = y + int64_t(img) * a.c_out * plane;
     int offset[T::kGroupsN];
     bool inside[T::kGroupsN];
 #pragma unroll
     for (int g = 0; g < T::kGroupsN; ++g) {
-      const int p = T::col_group(tid, g), oh = oh0 + p / kTileCols, ow = ow0 + p % kTileCols;
+      const int p = T::col_group(gtid, g), oh = oh0 + p / kWideCols, ow = ow0 + p % kWideCols;
       inside[g] = oh < a.ho && ow < a.wo;
       offset[g] = oh * a.wo + ow;
     }
 #pragma unroll
     for (int i = 0; i < T::TM; ++i) {
-      const int co = T::row(tid, i);
+      const int co = T::row(gtid, i);
       if (co >= a.c_out) continue;
       float* y_plane = y_image + co * plane;
 #pragma unroll
@@ -1046,12 +1064,11 @@ bool wide_forward_usable(const ConvShape& s) {
   if (s.kh != s.kw || (s.kh != 1 && s.kh != 3) || !unit_steps(s) ||
       tma::lead_columns(-s.pw) != depthwise_tma::same_padding_offset(s.kw))
     return false;
-  if (s.c_in > kTmaK || s.c_out > WideTile::BM || s.w % 4 != 0 || s.wo % 4 != 0 || s.wo < depthwise_tma::kTileCols)
-    return false;
+  if (s.c_in > kTmaK || s.c_out > WideTile::BM || s.w % 4 != 0 || s.wo % 4 != 0 || s.wo < kWideCols) return false;
   // Its GEMM is always the whole 128 x 64 of W, as the 8 x 8 TMA forward's (tma_forward_usable).
   if (2 * s.c_in * s.c_out < int64_t(kTmaK) * WideTile::BM) return false;
   const int64_t limit = int64_t(1) << 31;  // its tile and output indices are 32-bit
-  const int64_t tiles = s.n * ceil_div(s.ho, int64_t(kWideRows)) * ceil_div(s.wo, int64_t(depthwise_tma::kTileCols));
+  const int64_t tiles = s.n * ceil_div(s.ho, int64_t(kWideRows)) * ceil_div(s.wo, int64_t(kWideCols));
   if (tiles >= limit || s.c_out * s.ho * s.wo >= limit || s.h >= limit || s.w >= limit) return false;
   return tma::kernel_usable(reinterpret_cast<const void*>(fused_forward_wide_kernel<3, 3>));
 }
@@ -1062,7 +1079,7 @@ WideArgs make_wide_args(const ConvShape& s) {
   a.c_out = int(s.c_out);
   a.ho = int(s.ho);
   a.wo = int(s.wo);
-  a.tiles_w = int(ceil_div(s.wo, int64_t(depthwise_tma::kTileCols)));
+  a.tiles_w = int(ceil_div(s.wo, int64_t(kWideCols)));
   a.tiles_per_image = int(ceil_div(s.ho, int64_t(kWideRows))) * a.tiles_w;
   a.tiles = int(s.n) * a.tiles_per_image;
   a.ph = s.ph;
@@ -1164,7 +1181,7 @@ class Fused final : public Kernel {
     }
     if (q.wide_forward) {
       q.wide_args = make_wide_args(q.s);
-      q.wide_grid = std::min(q.wide_args.tiles, sms);
+      q.wide_grid = std::min((q.wide_args.tiles + kWideGroups - 1) / kWideGroups, sms);
       by_wide_kernel_size(p.conv.kh, [](auto launch) { launch.prepare(); });
     }
     by_kernel_size<Forward128>(p.conv.kh, p.conv.kw, [](auto launch) { launch.prepare(); });

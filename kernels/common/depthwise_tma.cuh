@@ -50,13 +50,13 @@ static_assert(kThreadCols * (kTileRows / kRowsPerThread) == depthwise::kThreads,
 // shared-memory read an immediate offset.
 constexpr int same_padding_offset(int kw) { return tma::lead_columns(-((kw - 1) / 2)); }
 
-// The window of a tile of kOutRows x kTileCols outputs (`fused`'s forward takes 4-row tiles).
-template <int KH, int KW, int kOutRows = kTileRows>
+// The window of a tile of kOutRows x kOutCols outputs (`fused`'s forward takes 4 x 32 tiles).
+template <int KH, int KW, int kOutRows = kTileRows, int kOutCols = kTileCols>
 struct Window {
   static constexpr int kH = KH, kW = KW;
   static constexpr int kOffset = same_padding_offset(KW);  // columns before the first one read
   static constexpr int kRows = kOutRows + KH - 1;
-  static constexpr int kCols = (kOffset + kTileCols + KW - 1 + 3) / 4 * 4;
+  static constexpr int kCols = (kOffset + kOutCols + KW - 1 + 3) / 4 * 4;
   static constexpr int kStride = (kRows * kCols + 31) / 32 * 32;  // floats a stage: 128-byte aligned
   // float4 a thread reads of each window row: columns [4u + kOffset, 4u + kOffset + 3 + KW - 1].
   static constexpr int kQuads = (kOffset + kColsPerThread - 1 + KW - 1) / 4 + 1;
@@ -138,19 +138,19 @@ __device__ __forceinline__ void load_row(const float* src, int r, float (&v)[4 *
     *reinterpret_cast<float4*>(&v[4 * u]) = *reinterpret_cast<const float4*>(src + r * W::kCols + 4 * u);
 }
 
-// Calls tap(o, k, q, x) for output row o, tap k = i * KW + j and column q of a thread's 2 x 4
-// block, x being the window value under that tap, window row by window row (each read once)
-// and within one output row in tap order, as the cp.async kernels add them. W: the window
-// `src` points into (a Window).
-template <class W, class Tap>
+// Calls tap(o, k, q, x) for output row o, tap k = i * KW + j and column q of a thread's
+// kRows x 4 block, x being the window value under that tap, window row by window row (each
+// read once) and within one output row in tap order, as the cp.async kernels add them. W: the
+// window `src` points into (a Window).
+template <class W, int kRows = kRowsPerThread, class Tap>
 __device__ __forceinline__ void for_each_tap(const float* src, Tap&& tap) {
   constexpr int KH = W::kH, KW = W::kW;
 #pragma unroll
-  for (int r = 0; r < kRowsPerThread + KH - 1; ++r) {
+  for (int r = 0; r < kRows + KH - 1; ++r) {
     float v[4 * W::kQuads];
     load_row<W>(src, r, v);
 #pragma unroll
-    for (int o = 0; o < kRowsPerThread; ++o) {
+    for (int o = 0; o < kRows; ++o) {
       const int i = r - o;  // window row r feeds output row o through kernel row r - o
       if (i < 0 || i >= KH) continue;
 #pragma unroll

@@ -26,7 +26,7 @@ constexpr int kThreads = 256;
 // of k, which are exactly what distinguishes the lanes of one store instruction.
 __device__ __forceinline__ int swizzle(int k, int col) { return col ^ (((k >> 2) & 7) << 2); }
 
-// A BM x BN tile in BK-deep chunks. The 8 warps form a WM x WN grid, each owning a
+// A BM x BN tile in BK-deep chunks. The 8 (or 4) warps form a WM x WN grid, each owning a
 // (BM/WM) x (BN/WN) warp tile; within it the lanes form an LM x LN grid (LM along m varying
 // fastest), each owning TM x TN outputs as TM/4 x TN/4 groups of 4 x 4 spread LM*4 rows and
 // LN*4 columns apart. A quarter-warp then reads 8 different float4 of As (conflict-free) and
@@ -38,7 +38,8 @@ struct Tile {
   static constexpr int kWarpM = BM / WM, kWarpN = BN / WN;  // warp tile
   static constexpr int LM = kWarpM / TM, LN = kWarpN / TN;  // lanes along m and n
   static constexpr int kGroupsM = TM / 4, kGroupsN = TN / 4;
-  static_assert(WM * WN * 32 == kThreads, "8 warps");
+  static constexpr int kWarps = WM * WN;  // 8, or 4 for a group of half a block
+  static_assert(kWarps == 8 || kWarps == 4, "8 or 4 warps");
   static_assert(LM * LN == 32, "the lanes of a warp must cover its warp tile exactly");
   static_assert(TM % 4 == 0 && TN % 4 == 0, "register blocks are whole float4 groups");
 
