@@ -356,7 +356,9 @@ __global__ __launch_bounds__(kThreads, KH* KW > 0 ? 2 : 1) void fused_forward_ke
 
 // ---------------------------------------------------------------------------------------
 // Forward with TMA loads (sm_90+), for C_in <= 64 and C_out <= 128 - one GEMM tile deep and
-// wide, as at the KernelBench shape - and rows of x a whole number of float4.
+// wide, as at the KernelBench shape - and rows of x a whole number of float4, where
+// fused_forward_wide_kernel (below) does not apply: strides, dilations, paddings whose window
+// offset is not "same" padding's, kernels other than 1 x 1 and 3 x 3, images under 32 wide.
 //
 // A block is two groups of 8 warps sharing one resident copy of W_pw^T; each group walks its
 // own 4 x 32 pixel tiles. Per tile the group computes t for all 64 channels into shared
