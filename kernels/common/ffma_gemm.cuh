@@ -70,8 +70,9 @@ constexpr int kChunkUnroll = 2;
 #endif
 
 // One k step of the outer product: this thread's TM values of column k of As and TN values of
-// row k of Bs, as float4.
-template <class T, bool kSwizzleA, bool kSwizzleB>
+// row k of Bs, as float4. kPitchB: floats from one row of Bs to the next (BN, or more where
+// the tile's rows are also read along k, as `fused`'s backward reads dy).
+template <class T, bool kSwizzleA, bool kSwizzleB, int kPitchB = T::BN>
 __device__ __forceinline__ void load_step(const float* __restrict__ As, const float* __restrict__ Bs, int k,
                                           const int (&a_col)[T::kGroupsM], const int (&b_col)[T::kGroupsN],
                                           float (&a)[T::TM], float (&b)[T::TN]) {
@@ -82,7 +83,7 @@ __device__ __forceinline__ void load_step(const float* __restrict__ As, const fl
 #pragma unroll
   for (int g = 0; g < T::kGroupsN; ++g)
     *reinterpret_cast<float4*>(&b[4 * g]) =
-        *reinterpret_cast<const float4*>(&Bs[k * T::BN + (kSwizzleB ? swizzle(k, b_col[g]) : b_col[g])]);
+        *reinterpret_cast<const float4*>(&Bs[k * kPitchB + (kSwizzleB ? swizzle(k, b_col[g]) : b_col[g])]);
 }
 
 template <class T>
@@ -94,14 +95,14 @@ __device__ __forceinline__ void operand_columns(int tid, int (&a_col)[T::kGroups
 }
 
 // acc += the outer products of k steps [kBegin, kEnd), kUnroll of them a loop trip.
-template <class T, bool kSwizzleA, bool kSwizzleB, int kBegin, int kEnd, int kUnroll>
+template <class T, bool kSwizzleA, bool kSwizzleB, int kBegin, int kEnd, int kUnroll, int kPitchB = T::BN>
 __device__ __forceinline__ void multiply_steps(const float* __restrict__ As, const float* __restrict__ Bs,
                                                const int (&a_col)[T::kGroupsM], const int (&b_col)[T::kGroupsN],
                                                float (&acc)[T::TM][T::TN]) {
 #pragma unroll kUnroll
   for (int k = kBegin; k < kEnd; ++k) {
     float a[T::TM], b[T::TN];
-    load_step<T, kSwizzleA, kSwizzleB>(As, Bs, k, a_col, b_col, a, b);
+    load_step<T, kSwizzleA, kSwizzleB, kPitchB>(As, Bs, k, a_col, b_col, a, b);
 #pragma unroll
     for (int i = 0; i < T::TM; ++i)
 #pragma unroll
@@ -109,12 +110,12 @@ __device__ __forceinline__ void multiply_steps(const float* __restrict__ As, con
   }
 }
 
-template <class T, bool kSwizzleA, bool kSwizzleB, int kK = T::BK, int kUnroll = kChunkUnroll>
+template <class T, bool kSwizzleA, bool kSwizzleB, int kK = T::BK, int kUnroll = kChunkUnroll, int kPitchB = T::BN>
 __device__ __forceinline__ void multiply_chunk(const float* __restrict__ As, const float* __restrict__ Bs,
                                                float (&acc)[T::TM][T::TN], int tid) {
   int a_col[T::kGroupsM], b_col[T::kGroupsN];
   operand_columns<T>(tid, a_col, b_col);
-  multiply_steps<T, kSwizzleA, kSwizzleB, 0, kK, kUnroll>(As, Bs, a_col, b_col, acc);
+  multiply_steps<T, kSwizzleA, kSwizzleB, 0, kK, kUnroll, kPitchB>(As, Bs, a_col, b_col, acc);
 }
 
 // acc = start (x) 1 + As (x) Bs: the first chunk of a tile, whose first k step adds onto

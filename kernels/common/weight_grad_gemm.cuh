@@ -12,46 +12,24 @@
 // each thread reads 4 consecutive k of a row as one float4 instead: per 4 k, 8 float4 of
 // each operand feed 8 x 8 x 4 fused multiply-adds.
 //
-// A block has 256 threads on a 128 x 64 tile: two halves of 128 threads, each thread an
-// 8 x 8 register block, the halves taking alternate 4-deep slices of every chunk. The
-// halves' sums are added through shared memory at the end, in a fixed order.
-//
-// Bank conflicts: a row is BK + 4 floats, which is 1 float4 past a multiple of 8 float4,
-// so 8 consecutive rows start on 8 different float4 banks. A thread's rows are
-// tm, tm + 16, ... with tm the lane's index mod 16, so the 8 lanes of one quarter-warp
-// read 8 consecutive rows of A (conflict-free) and one row of B (a broadcast).
+// The block, its register tile and its multiply are in weight_grad_tile.cuh; each chunk of
+// 64 k goes through it, the halves taking alternate 4-deep slices.
 #pragma once
 
 #include <cstdint>
 
 #include "kernels/common/async_copy.cuh"
+#include "kernels/common/weight_grad_tile.cuh"
 
 namespace dsconv::gemm {
-
-// B float4 held at once per 4 k: all 8 of a thread's columns. Groups of 4 (fewer live
-// registers, A read twice) measured 2.79 ms against 2.65 at the KernelBench shape (H200).
-constexpr int kBGroup = 8;
-
-struct WeightGradTile {
-  static constexpr int kThreads = 256;
-  static constexpr int BM = 128, BN = 64, BK = 64;
-  static constexpr int kPitch = BK + 4;  // floats per shared row
-  static constexpr int TM = 8, TN = 8;
-  static constexpr int kRowLanes = BM / TM;  // 16 threads along m, 8 along n, per half
-  static constexpr int kColLanes = BN / TN;
-  static_assert(kRowLanes * kColLanes * 2 == kThreads, "two halves of 128 threads cover the tile");
-  static_assert(kPitch % 32 == 4, "a row must start 1 float4 past the previous one's bank");
-  static constexpr int kRows = BM + BN;  // shared rows per stage: A's, then B's
-  static constexpr size_t kSmemBytes = size_t(2) * kRows * kPitch * sizeof(float);
-};
 
 // Copies rows [0, rows) x k [k0, k0 + BK) of G (row pitch `pitch`, rows contiguous along k)
 // into S[r][k - k0] (row pitch kPitch) for ROWS rows; rows at or past `rows` and k at or
 // past `k_end` become zeros. `vector`: pitch % 4 == 0 and a 16-byte-aligned base, so every
 // float4 is either wholly valid or wholly past the end.
 template <int ROWS>
-__device__ __forceinline__ void copy_k_rows(float* __restrict__ S, const float* __restrict__ g, int64_t pitch,
-                                            int rows, int64_t k0, int64_t k_end, int tid, bool vector) {
+__device__ __forceinline__ void copy_k_rows(float* __restrict__ S, const float* __restrict__ g, int64_t pitch, int rows,
+                                            int64_t k0, int64_t k_end, int tid, bool vector) {
   using T = WeightGradTile;
   constexpr int kQuads = T::BK / 4, kRowsPerPass = T::kThreads / kQuads;
   static_assert(ROWS % kRowsPerPass == 0, "whole passes only");
@@ -79,9 +57,10 @@ __device__ __forceinline__ void copy_k_rows(float* __restrict__ S, const float* 
   }
 }
 
-__global__ __launch_bounds__(WeightGradTile::kThreads, 2) void weight_grad_kernel(
-    int64_t M, int64_t N, int64_t P, int64_t images, const float* __restrict__ a, const float* __restrict__ b,
-    float* __restrict__ partial, int64_t splits, bool vector) {
+__global__ __launch_bounds__(WeightGradTile::kThreads,
+                             2) void weight_grad_kernel(int64_t M, int64_t N, int64_t P, int64_t images,
+                                                        const float* __restrict__ a, const float* __restrict__ b,
+                                                        float* __restrict__ partial, int64_t splits, bool vector) {
   using T = WeightGradTile;
   extern __shared__ __align__(16) float smem[];  // [2 stages][kRows][kPitch]
   const int tid = threadIdx.x;
@@ -116,51 +95,16 @@ __global__ __launch_bounds__(WeightGradTile::kThreads, 2) void weight_grad_kerne
       copy_async_wait<0>();
     }
     __syncthreads();
-    const float* As = stage(buf) + tm * T::kPitch;
-    const float* Bs = stage(buf) + (T::BM + tn) * T::kPitch;
-#pragma unroll 1
-    for (int k = 4 * half; k < T::BK; k += 8) {
-#pragma unroll
-      for (int jg = 0; jg < T::TN; jg += kBGroup) {
-        float4 bv[kBGroup];
-#pragma unroll
-        for (int j = 0; j < kBGroup; ++j)
-          bv[j] = *reinterpret_cast<const float4*>(&Bs[(jg + j) * T::kColLanes * T::kPitch + k]);
-#pragma unroll
-        for (int i = 0; i < T::TM; ++i) {
-          const float4 av = *reinterpret_cast<const float4*>(&As[i * T::kRowLanes * T::kPitch + k]);
-#pragma unroll
-          for (int j = 0; j < kBGroup; ++j) {
-            float& c = acc[i][jg + j];
-            c = fmaf(av.x, bv[j].x, c);
-            c = fmaf(av.y, bv[j].y, c);
-            c = fmaf(av.z, bv[j].z, c);
-            c = fmaf(av.w, bv[j].w, c);
-          }
-        }
-      }
-    }
+    multiply_k_rows<T::kPitch, T::BK>(stage(buf) + tm * T::kPitch, stage(buf) + (T::BM + tn) * T::kPitch, half, acc);
     __syncthreads();
   }
 
-  // The second half hands its sums to the first through shared memory (free now: the last
-  // barrier of the loop ended every read of the stages); the first adds them in and writes.
-  float* sums = smem;  // [BM][BN]
-  if (half == 1)
-#pragma unroll
-    for (int i = 0; i < T::TM; ++i)
-#pragma unroll
-      for (int j = 0; j < T::TN; ++j) sums[(tm + i * T::kRowLanes) * T::BN + tn + j * T::kColLanes] = acc[i][j];
-  __syncthreads();
-  if (half == 0)
-#pragma unroll
-    for (int i = 0; i < T::TM; ++i)
-#pragma unroll
-      for (int j = 0; j < T::TN; ++j) {
-        const int r = tm + i * T::kRowLanes, c = tn + j * T::kColLanes;
-        const int64_t m = m0 + r, n = n0 + c;
-        if (m < M && n < N) partial[(m * N + n) * splits + split] = acc[i][j] + sums[r * T::BN + c];
-      }
+  // The halves' sums meet in shared memory: free now, the last barrier of the loop ended
+  // every read of the stages.
+  reduce_halves(acc, smem, half, tm, tn, [&](int r, int c, float v) {
+    const int64_t m = m0 + r, n = n0 + c;
+    if (m < M && n < N) partial[(m * N + n) * splits + split] = v;
+  });
 }
 
 }  // namespace dsconv::gemm
