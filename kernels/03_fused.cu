@@ -24,15 +24,23 @@
 // Backward, per tile of 128 output pixels, in one kernel (launched once per 64-channel slice
 // of C_in and 128-channel slice of C_out):
 //   dt = W_pw^T dy     the dy tile staged in shared memory (16-byte copies), the GEMM
-//                      engine, dt kept in shared memory;
+//                      engine, dt held in registers and stored (float4) for the dx pass;
 //   t  (recomputed)    from the staged x window, into shared memory;
 //   dW_pw += dy t^T    the same dy tile and t, read along the pixels 4 at a time as the
 //                      weight-gradient GEMM reads its rows (common/weight_grad_tile.cuh),
 //                      the partial sums held in registers across all the block's tiles;
-//   dW_dw, db_dw       x * dt and dt summed in the same pass that recomputes t;
+//   dW_dw, db_dw       x * dt and dt summed in a second pass over the window, dt in t's place;
 //   db_pw              row sums of the staged dy.
-// H100, KernelBench shape, same process: 7.63 ms with dx, against 10.35 when dW_pw went
-// through the engine, which wanted dy copied a second time, transposed, with 4-byte copies.
+// The copies overlap the arithmetic: the next tile's dy is copied as soon as both GEMMs are
+// done with this one's (during the dW_dw pass), and its x window - all 64 channels at once
+// when they fit, as at 3 x 3 - as soon as the dW_dw pass is done (during the next dt GEMM).
+// H100, KernelBench shape, same process: 6.08 ms with dx, against 7.59 before. Overlapping
+// the copies alone took this kernel from 6.86 to 6.74 ms; ablations of that version (ncu
+// kernel times) put the copies - their issue, index arithmetic and waits - at a fifth of it
+// and the two GEMMs at two fifths. Copies and the dt store without a division per element,
+// and compile-time window offsets in the depthwise passes (kUnitTile), brought it to 5.30.
+// Before, dW_pw went through the engine, which wanted dy copied a second time, transposed,
+// with 4-byte copies: 10.35 ms with dx.
 // Per-block partial sums go to scratch memory and are added in a fixed order by a second
 // kernel: no float atomics, bitwise reproducible. dt leaves the kernel once (1 GB at the
 // KernelBench shape) for dx, the transposed depthwise convolution, which a second pass
@@ -80,6 +88,12 @@ struct Geometry {
   __host__ __device__ int window_floats() const { return channel_stride; }
 };
 
+// Floats a row of a channel's x window takes for `count` output columns: + 3 because a
+// 16-byte-aligned start may sit up to 3 columns left of the window, rounded up to float4.
+__host__ __device__ constexpr int window_cols(int count, int k, int stride, int dilation) {
+  return (depthwise::window(count, k, stride, dilation) + 3 + 3) / 4 * 4;
+}
+
 // `run`: the pixels per thread run, which sets how many lanes read each channel's window at
 // once (kPixels / run) and so the channel stride that keeps those reads conflict-free.
 Geometry make_geometry(const ConvShape& s, int max_window_floats, int max_sub_channels, int run) {
@@ -90,8 +104,7 @@ Geometry make_geometry(const ConvShape& s, int max_window_floats, int max_sub_ch
     g.tw_shift = 4;
   }
   g.win_rows = depthwise::window(g.th, s.kh, s.sh, s.dh);
-  // + 3: a 16-byte-aligned start may sit up to 3 columns left of the window.
-  g.win_cols = (depthwise::window(g.tw, s.kw, s.sw, s.dw) + 3 + 3) / 4 * 4;
+  g.win_cols = window_cols(g.tw, s.kw, s.sw, s.dw);
   // The channels a warp's lanes touch at once (16 lanes each on 16 adjacent pixels, or 8 on 8)
   // fall on different banks when a channel's stride is 16 (or 8 or 24) floats past a
   // multiple of 32; with 32 lanes a channel, a warp reads one channel.
@@ -120,10 +133,12 @@ __device__ inline int copy_x_window(float* __restrict__ X, const float* __restri
   const int64_t row0 = oh0 * s.sh - s.ph, col0 = ow0 * s.sw - s.pw;
   const bool vector = s.w % 4 == 0;
   const int64_t start = vector ? depthwise::floor_div(col0, 4) * 4 : col0;
-  const int quads = g.win_cols / 4;
-  const int per_channel = g.win_rows * quads;
-  for (int idx = tid; idx < count * per_channel; idx += kThreads) {
-    const int ch = idx / per_channel, rem = idx % per_channel, r = rem / quads, q = rem % quads;
+  const int quads = g.win_cols / 4, per_channel = g.win_rows * quads;
+  // Element (ch, r, q) walks from tid in steps of kThreads as a mixed-radix counter: no
+  // division per element.
+  int q = tid % quads, r = tid / quads % g.win_rows, ch = tid / per_channel;
+  const int step_q = kThreads % quads, step_r = kThreads / quads % g.win_rows, step_ch = kThreads / per_channel;
+  for (; ch < count; ch += step_ch) {
     const int64_t c = c0 + ch, gr = row0 + r, gc = start + 4 * q;
     float* dst = X + ch * g.window_floats() + r * g.win_cols + 4 * q;
     const float* plane = x + (img * s.c_in + (c < s.c_in ? c : 0)) * s.in_pixels();
@@ -137,6 +152,16 @@ __device__ inline int copy_x_window(float* __restrict__ X, const float* __restri
         const bool ok = row_ok && gc + e >= 0 && gc + e < s.w;
         gemm::copy_async_4(dst + e, ok ? plane + gr * s.w + gc + e : x, ok);
       }
+    }
+    q += step_q;
+    if (q >= quads) {
+      q -= quads;
+      ++r;
+    }
+    r += step_r;
+    if (r >= g.win_rows) {
+      r -= g.win_rows;
+      ++ch;
     }
   }
   return int(col0 - start);
@@ -175,19 +200,30 @@ __device__ __forceinline__ int run_pixel(int run, int q) {
 // t[q] = bias + sum over taps of w * X[row * sh + i * dh][col * sw + j * dw + offset] for
 // pixel (row, col) = run_pixel(run, q) of the tile. With kWeightGrad, also hands
 // sink(tap, sum over q of X[...] * dt[q]) each tap's share of dW_dw.
-template <int kRun, int KH, int KW, bool kWeightGrad, class Sink>
+// kUnitTile: unit stride and dilation on 4 x 32 tiles, so every element a run reads sits at a
+// compile-time offset from window + run + offset - one address register for all of them, and
+// an element two taps share (one row apart) is loaded once.
+template <int kRun, int KH, int KW, bool kWeightGrad, bool kUnitTile = false, class Sink>
 __device__ __forceinline__ void depthwise_run(const float* __restrict__ window, const Geometry& g, const ConvShape& s,
                                               int run, int offset, const DepthwiseWeights<KH, KW>& wr,
                                               const float* __restrict__ w_global, bool channel_valid, float (&t)[kRun],
                                               const float (&dt)[kRun], Sink&& sink) {
-  int base[kRun];  // window offset of each pixel under tap (0, 0)
+  static_assert(!kUnitTile || (KH * KW > 0 && 32 % (kPixels / kRun) == 0), "unit tiles: known taps, runs within a row");
+  constexpr int kWinCols = window_cols(32, KW, 1, 1);  // g.win_cols of a unit tile
+  int base[kRun];                                      // window offset of each pixel under tap (0, 0)
 #pragma unroll
   for (int q = 0; q < kRun; ++q) {
-    const int p = run_pixel<kRun>(run, q), row = p >> g.tw_shift, col = p & (g.tw - 1);
-    base[q] = row * s.sh * g.win_cols + col * s.sw + offset;
+    if constexpr (kUnitTile) {
+      const int p = q * (kPixels / kRun);  // run_pixel(0, q): row p / 32, column p % 32 + run
+      base[q] = p / 32 * kWinCols + p % 32;
+    } else {
+      const int p = run_pixel<kRun>(run, q), row = p >> g.tw_shift, col = p & (g.tw - 1);
+      base[q] = row * s.sh * g.win_cols + col * s.sw + offset;
+    }
   }
+  if constexpr (kUnitTile) window += run + offset;
   auto tap = [&](int i, int j, float wv) {
-    const float* src = window + i * s.dh * g.win_cols + j * s.dw;
+    const float* src = kUnitTile ? window + i * kWinCols + j : window + i * s.dh * g.win_cols + j * s.dw;
     float grad = 0.0f;
 #pragma unroll
     for (int q = 0; q < kRun; ++q) {
@@ -726,7 +762,7 @@ __global__ __launch_bounds__(kThreads, 1) void fused_forward_wide_kernel(
 
 constexpr int kCiSlice = 64;             // C_in channels per launch
 constexpr int kCoSlice = 128;            // C_out channels per launch
-constexpr int kBackwardXFloats = 10240;  // 40 KB of x window
+constexpr int kBackwardXFloats = 16384;  // 64 KB of x window: all 64 channels' at 3 x 3
 constexpr int kMaxWeightSlots = 50;      // taps + 1 (the bias) that the dW_dw accumulator holds: 7 x 7
 using DtTile = gemm::Tile<kCiSlice, kPixels, 32, 4, 8, 2, 4>;  // dt[ci][px] = W^T dy
 // dW[co][ci] += dy t^T reads the dy and t tiles along the pixels, 4 at a time, as the
@@ -740,8 +776,7 @@ static_assert(WeightTile::BM == kCoSlice && WeightTile::BN == kCiSlice, "the wei
 constexpr size_t backward_smem_floats() {
   return size_t(kCoSlice) * kCiSlice            // Ws: W slice [co][ci]
          + size_t(kCoSlice) * kRowPitch         // D: dy tile [co][px]
-         + size_t(kCiSlice) * kRowPitch         // T: t tile [ci][px]
-         + size_t(kCiSlice) * kPixels           // DT: dt tile [ci][px]
+         + size_t(kCiSlice) * kRowPitch         // T: t tile [ci][px], then the dt tile
          + kBackwardXFloats                     // X: x window
          + size_t(kCiSlice) * kMaxWeightSlots;  // DW: dW_dw and db_dw sums of this block
 }
@@ -751,7 +786,8 @@ struct BackwardSlice {
   bool first_co, last_co, bias_pw;  // bias_pw: this launch sums dy for db_pw
 };
 
-template <int KH, int KW>
+// kUnitTile: unit stride and dilation on 4 x 32 tiles (see depthwise_run).
+template <int KH, int KW, bool kUnitTile>
 __global__ __launch_bounds__(kThreads, 1) void fused_backward_kernel(
     ConvShape s, Geometry g, BackwardSlice slice, const float* __restrict__ x, const float* __restrict__ w_dw,
     const float* __restrict__ b_dw, const float* __restrict__ w_pw, const float* __restrict__ dy,
@@ -760,14 +796,19 @@ __global__ __launch_bounds__(kThreads, 1) void fused_backward_kernel(
   extern __shared__ __align__(16) float smem[];
   float* Ws = smem;
   float* D = Ws + kCoSlice * kCiSlice;
-  float* T = D + kCoSlice * kRowPitch;
-  float* DT = T + kCiSlice * kRowPitch;
-  float* X = DT + kCiSlice * kPixels;
+  float* T = D + kCoSlice * kRowPitch;  // t, then dt (DT): the tile's pixels at the same places
+  float* DT = T;
+  float* X = T + kCiSlice * kRowPitch;
   float* DW = X + kBackwardXFloats;
   const int tid = threadIdx.x;
   const int taps = s.kh * s.kw, slots = taps + 1;
   const int co_count = int(min64(kCoSlice, s.c_out - slice.co0)), ci_count = int(min64(kCiSlice, s.c_in - slice.ci0));
   const int64_t per_image = g.tiles_h * g.tiles_w, tiles = s.n * per_image;
+  // The x window of all the slice's channels fits at once: it is copied once a tile, during
+  // the previous tile's last phase and this tile's dt GEMM. Else each pass over the channels
+  // copies it sub_channels at a time.
+  const bool whole_window = g.sub_channels >= kCiSlice;
+  const bool dt_vector = s.wo % 4 == 0 && reinterpret_cast<uintptr_t>(dt_out) % 16 == 0;
 
   for (int i = tid; i < kCiSlice * kMaxWeightSlots; i += kThreads) DW[i] = 0.0f;
   // W slice: Ws[co][ci] = W[co0 + co][ci0 + ci], zeros outside.
@@ -778,22 +819,58 @@ __global__ __launch_bounds__(kThreads, 1) void fused_backward_kernel(
   }
   gemm::copy_async_commit();
 
-  // dy rows of this slice for the tile at (img, oh0, ow0): D[co][px], zeros outside; 16 bytes
-  // a copy when rows are whole float4 (the tile's columns start on multiples of 16, so each
-  // float4 of a tile row is then all inside the image or all outside).
+  struct TileOrigin {
+    int64_t img, oh0, ow0;
+  };
+  auto origin = [&](int64_t tile) {
+    const int64_t rem = tile % per_image;
+    return TileOrigin{tile / per_image, (rem / g.tiles_w) * g.th, (rem % g.tiles_w) * g.tw};
+  };
+  // dy rows of this slice for the tile at o: D[co][px], zeros outside; 16 bytes a copy when
+  // rows are whole float4 (the tile's columns start on multiples of 16, so each float4 of a
+  // tile row is then all inside the image or all outside). A thread copies the same pixels
+  // (px) of every rows_per_pass-th channel.
   const int vector = s.wo % 4 == 0 && reinterpret_cast<uintptr_t>(dy) % 16 == 0 ? 4 : 1;
-  auto copy_dy = [&](int64_t img, int64_t oh0, int64_t ow0) {
-    for (int idx = tid; idx < kCoSlice * kPixels / vector; idx += kThreads) {
-      const int co = idx / (kPixels / vector), px = vector * (idx % (kPixels / vector));
-      const int64_t oh = oh0 + px / g.tw, ow = ow0 + px % g.tw;
-      const bool ok = co < co_count && oh < s.ho && ow < s.wo;
-      const float* src = dy + ((img * s.c_out + slice.co0 + co) * s.ho + oh) * s.wo + ow;
+  const int64_t plane = s.ho * s.wo;
+  const int lanes_per_row = kPixels / vector, rows_per_pass = kThreads / lanes_per_row;
+  const int copy_px = vector * (tid % lanes_per_row), copy_row = copy_px >> g.tw_shift, copy_col = copy_px & (g.tw - 1);
+  auto copy_dy = [&](TileOrigin o) {
+    const bool pixel_in = o.oh0 + copy_row < s.ho && o.ow0 + copy_col < s.wo;
+    const float* src = dy + (o.img * s.c_out + slice.co0) * plane + (o.oh0 + copy_row) * s.wo + o.ow0 + copy_col;
+    for (int co = tid / lanes_per_row; co < kCoSlice; co += rows_per_pass) {
+      const bool ok = pixel_in && co < co_count;
+      const float* from = ok ? src + co * plane : dy;
       if (vector == 4)
-        gemm::copy_async_16(&D[co * kRowPitch + px], ok ? src : dy, ok);
+        gemm::copy_async_16(&D[co * kRowPitch + copy_px], from, ok);
       else
-        gemm::copy_async_4(&D[co * kRowPitch + px], ok ? src : dy, ok);
+        gemm::copy_async_4(&D[co * kRowPitch + copy_px], from, ok);
     }
     gemm::copy_async_commit();
+  };
+  auto copy_window = [&](TileOrigin o, int c_first, int count) {
+    copy_x_window(X, x, s, g, o.img, slice.ci0 + c_first, count, o.oh0, o.ow0, tid);
+    gemm::copy_async_commit();
+  };
+  // fn(ci, run, window) for each run of each channel of the slice, the channel's x window
+  // staged; every thread calls it, and it ends on a block barrier. `resident`: the whole
+  // window is already in X and visible to all threads.
+  constexpr int kRuns = kPixels / kBackwardRun;
+  auto for_each_run = [&](TileOrigin o, bool resident, auto&& fn) {
+    for (int c_first = 0; c_first < kCiSlice; c_first += g.sub_channels) {
+      if (!whole_window) {
+        if (c_first > 0) __syncthreads();  // the previous channels' window is no longer read
+        copy_window(o, c_first, g.sub_channels);
+      }
+      if (!resident) {
+        gemm::copy_async_wait<0>();
+        __syncthreads();
+      }
+      for (int item = tid; item < g.sub_channels * kRuns; item += kThreads) {
+        const int ch = item / kRuns;
+        fn(c_first + ch, item % kRuns, X + ch * g.window_floats());
+      }
+    }
+    __syncthreads();
   };
 
   // dW_pw: the two halves of the block take alternate 4-pixel slices of each tile, each
@@ -802,85 +879,80 @@ __global__ __launch_bounds__(kThreads, 1) void fused_backward_kernel(
             tn = tid % (kThreads / 2) / WeightTile::kRowLanes;
   float acc_w[WeightTile::TM][WeightTile::TN] = {};
   float bias_pw_sum = 0.0f;  // db_pw partial of channel co0 + tid
-  for (int64_t tile = blockIdx.x; tile < tiles; tile += gridDim.x) {
-    const int64_t img = tile / per_image, rem = tile % per_image;
-    const int64_t oh0 = (rem / g.tiles_w) * g.th, ow0 = (rem % g.tiles_w) * g.tw;
 
-    // 1. dy, for dt = W^T dy here and dW_pw in step 4.
-    copy_dy(img, oh0, ow0);
-    gemm::copy_async_wait<0>();
+  // Copies in flight, oldest first: dy of the block's first tile, then its window.
+  if (blockIdx.x < tiles) {
+    copy_dy(origin(blockIdx.x));
+    if (whole_window) copy_window(origin(blockIdx.x), 0, kCiSlice);
+  }
+  for (int64_t tile = blockIdx.x; tile < tiles; tile += gridDim.x) {
+    const TileOrigin o = origin(tile), next = origin(tile + gridDim.x);
+    const bool has_next = tile + gridDim.x < tiles;
+    const int64_t col0 = o.ow0 * s.sw - s.pw;
+    const int offset = s.w % 4 == 0 ? int(col0 - depthwise::floor_div(col0, 4) * 4) : 0;
+
+    // 1. dt = W^T dy, into registers, and out to dt_out with the earlier C_out slices' share.
+    if (whole_window)
+      gemm::copy_async_wait<1>();  // dy; the window may still be in flight
+    else
+      gemm::copy_async_wait<0>();
     __syncthreads();
     float acc_dt[DtTile::TM][DtTile::TN] = {};
     gemm::multiply_chunk<DtTile, false, false, kCoSlice, gemm::kChunkUnroll, kRowPitch>(Ws, D, acc_dt, tid);
-
-    // 2. dt: add the earlier C_out slices' share, store it; on the last slice keep it for dW_dw.
+    // A thread's columns are groups of 4 pixels of one tile row: with rows of whole float4,
+    // each group is all inside the image or all outside, and goes out as one float4.
+    float* const dt_tile = dt_out + (o.img * s.c_in + slice.ci0) * plane + o.oh0 * s.wo + o.ow0;
 #pragma unroll
-    for (int i = 0; i < DtTile::TM; ++i) {
-      const int ci = DtTile::row(tid, i);
+    for (int jg = 0; jg < DtTile::kGroupsN; ++jg) {
+      const int px = DtTile::col_group(tid, jg), row = px >> g.tw_shift, col = px & (g.tw - 1);
+      const int64_t cols_in = min64(4, s.wo - o.ow0 - col);  // of the group's 4, inside the image
+      const bool row_in = o.oh0 + row < s.ho;
 #pragma unroll
-      for (int j = 0; j < DtTile::TN; ++j) {
-        const int px = DtTile::col(tid, j);
-        const int64_t oh = oh0 + px / g.tw, ow = ow0 + px % g.tw;
-        const bool ok = ci < ci_count && oh < s.ho && ow < s.wo;
-        float v = acc_dt[i][j];
-        float* out = dt_out + ((img * s.c_in + slice.ci0 + ci) * s.ho + oh) * s.wo + ow;
-        if (ok && !slice.first_co) v += *out;
-        if (ok) *out = v;
-        DT[ci * kPixels + px] = ok ? v : 0.0f;
-      }
-    }
-    __syncthreads();
-
-    // 3. t, recomputed, into T; with the last C_out slice, dW_dw and db_dw.
-    const int64_t col0 = ow0 * s.sw - s.pw;
-    const int offset = s.w % 4 == 0 ? int(col0 - depthwise::floor_div(col0, 4) * 4) : 0;
-    for (int c_first = 0; c_first < kCiSlice; c_first += g.sub_channels) {
-      if (c_first > 0) __syncthreads();  // the previous channels' window is no longer read
-      copy_x_window(X, x, s, g, img, slice.ci0 + c_first, g.sub_channels, oh0, ow0, tid);
-      gemm::copy_async_commit();
-      gemm::copy_async_wait<0>();
-      __syncthreads();
-      constexpr int kRuns = kPixels / kBackwardRun;
-      for (int item = tid; item < g.sub_channels * kRuns; item += kThreads) {
-        const int ch = item / kRuns, run = item % kRuns;
-        const int ci = c_first + ch;
-        const int64_t c = slice.ci0 + ci;
-        const bool valid = ci < ci_count;
-        DepthwiseWeights<KH, KW> wr;
-        wr.load(w_dw, c, valid);
-        const float bias = b_dw && valid ? __ldg(b_dw + c) : 0.0f;
-        float t[kBackwardRun], dtv[kBackwardRun];
-#pragma unroll
-        for (int q = 0; q < kBackwardRun; ++q) {
-          t[q] = bias;
-          dtv[q] = DT[ci * kPixels + run_pixel<kBackwardRun>(run, q)];
-        }
-        if (slice.last_co) {
-          // The 8 runs of a channel are 8 consecutive lanes, all active together: reduce each
-          // tap's sum there and let the first add it to the block's total (one writer each).
-          const unsigned lanes = __activemask();
-          auto add = [&](int slot, float v) {
-#pragma unroll
-            for (int off = kRuns / 2; off > 0; off /= 2) v += __shfl_down_sync(lanes, v, off, kRuns);
-            if (run == 0) DW[ci * kMaxWeightSlots + slot] += v;
-          };
-          depthwise_run<kBackwardRun, KH, KW, true>(X + ch * g.window_floats(), g, s, run, offset, wr,
-                                                    w_dw + (valid ? c : 0) * taps, valid, t, dtv, add);
-          float dt_sum = 0.f;
-#pragma unroll
-          for (int q = 0; q < kBackwardRun; ++q) dt_sum += dtv[q];
-          add(taps, dt_sum);
+      for (int i = 0; i < DtTile::TM; ++i) {
+        const int ci = DtTile::row(tid, i);
+        float* v = &acc_dt[i][4 * jg];
+        float* out = dt_tile + ci * plane + row * s.wo + col;
+        const bool in = row_in && ci < ci_count;
+        if (dt_vector) {
+          if (in && cols_in > 0) {
+            float4 sum = make_float4(v[0], v[1], v[2], v[3]);
+            if (!slice.first_co) {
+              const float4 earlier = *reinterpret_cast<const float4*>(out);
+              sum = make_float4(sum.x + earlier.x, sum.y + earlier.y, sum.z + earlier.z, sum.w + earlier.w);
+            }
+            *reinterpret_cast<float4*>(out) = sum;
+            v[0] = sum.x, v[1] = sum.y, v[2] = sum.z, v[3] = sum.w;
+          } else {
+            v[0] = v[1] = v[2] = v[3] = 0.0f;
+          }
         } else {
-          depthwise_run<kBackwardRun, KH, KW, false>(X + ch * g.window_floats(), g, s, run, offset, wr,
-                                                     w_dw + (valid ? c : 0) * taps, valid, t, dtv, [](int, float) {});
-        }
 #pragma unroll
-        for (int q = 0; q < kBackwardRun; ++q) T[ci * kRowPitch + run_pixel<kBackwardRun>(run, q)] = t[q];
+          for (int e = 0; e < 4; ++e) {
+            const bool ok = in && e < cols_in;
+            if (ok && !slice.first_co) v[e] += out[e];
+            if (ok) out[e] = v[e];
+            if (!ok) v[e] = 0.0f;
+          }
+        }
       }
     }
-    __syncthreads();
 
-    // 4. dW_pw += dy t^T over the tile's pixels; db_pw from the same dy, pixel by pixel.
+    // 2. t, recomputed from the x window, into T.
+    for_each_run(o, false, [&](int ci, int run, const float* window) {
+      const int64_t c = slice.ci0 + ci;
+      const bool valid = ci < ci_count;
+      DepthwiseWeights<KH, KW> wr;
+      float t[kBackwardRun];
+      start_channel<KH, KW>(w_dw, b_dw, c, valid, wr, t);
+      depthwise_run<kBackwardRun, KH, KW, false, kUnitTile>(
+          window, g, s, run, offset, wr, w_dw + (valid ? c : 0) * taps, valid, t, t, [](int, float) {});
+#pragma unroll
+      for (int q = 0; q < kBackwardRun; ++q) T[ci * kRowPitch + run_pixel<kBackwardRun>(run, q)] = t[q];
+    });
+    // Without dW_dw to make, the window is free now.
+    if (whole_window && has_next && !slice.last_co) copy_window(next, 0, kCiSlice);
+
+    // 3. dW_pw += dy t^T over the tile's pixels; db_pw from the same dy, pixel by pixel.
     gemm::multiply_k_rows<kRowPitch, kPixels>(D + tm * kRowPitch, T + tn * kRowPitch, half, acc_w);
     if (slice.bias_pw && tid < co_count)
       for (int px = 0; px < kPixels; px += 4) {
@@ -890,9 +962,48 @@ __global__ __launch_bounds__(kThreads, 1) void fused_backward_kernel(
         bias_pw_sum += v.z;
         bias_pw_sum += v.w;
       }
-    __syncthreads();  // D, T and DT are refilled by the next tile
+    __syncthreads();              // D and T are free
+    if (has_next) copy_dy(next);  // lands during steps 4 and 5
+    if (!slice.last_co) continue;
+
+      // 4. dt into T's place, for dW_dw.
+#pragma unroll
+    for (int i = 0; i < DtTile::TM; ++i)
+#pragma unroll
+      for (int j = 0; j < DtTile::TN; ++j) DT[DtTile::row(tid, i) * kRowPitch + DtTile::col(tid, j)] = acc_dt[i][j];
+    __syncthreads();
+
+    // 5. dW_dw and db_dw from the window and dt. The 8 runs of a channel are 8 consecutive
+    // lanes, all active together: each tap's sum is reduced there and the first adds it to
+    // the block's total (one writer each).
+    for_each_run(o, whole_window, [&](int ci, int run, const float* window) {
+      const int64_t c = slice.ci0 + ci;
+      const bool valid = ci < ci_count;
+      DepthwiseWeights<KH, KW> wr;
+      wr.load(w_dw, c, valid);
+      float t[kBackwardRun], dtv[kBackwardRun];
+#pragma unroll
+      for (int q = 0; q < kBackwardRun; ++q) {
+        t[q] = 0.0f;
+        dtv[q] = DT[ci * kRowPitch + run_pixel<kBackwardRun>(run, q)];
+      }
+      const unsigned lanes = __activemask();
+      auto add = [&](int slot, float v) {
+#pragma unroll
+        for (int off = kRuns / 2; off > 0; off /= 2) v += __shfl_down_sync(lanes, v, off, kRuns);
+        if (run == 0) DW[ci * kMaxWeightSlots + slot] += v;
+      };
+      depthwise_run<kBackwardRun, KH, KW, true, kUnitTile>(window, g, s, run, offset, wr, w_dw + (valid ? c : 0) * taps,
+                                                           valid, t, dtv, add);
+      float dt_sum = 0.f;
+#pragma unroll
+      for (int q = 0; q < kBackwardRun; ++q) dt_sum += dtv[q];
+      add(taps, dt_sum);
+    });
+    if (whole_window && has_next) copy_window(next, 0, kCiSlice);  // lands during the next dt GEMM
   }
   gemm::copy_async_wait<0>();
+  __syncthreads();
 
   // Partials of this block, laid out [output][block] for reduce_partials. The halves' dW_pw
   // sums meet in D's space, free since the loop's last barrier.
@@ -925,7 +1036,8 @@ struct Plan {
   int64_t dx_tiles_h = 0, dx_tiles_w = 0;
   int forward_grid = 1, backward_grid = 1;
   bool small_m = false;
-  bool wide_forward = false;  // fused_forward_wide_kernel takes the forward
+  bool unit_tile_backward = false;  // the backward's depthwise work takes the unit-tile path
+  bool wide_forward = false;        // fused_forward_wide_kernel takes the forward
   WideArgs wide_args{};
   int wide_grid = 1;
   bool tma_forward = false;    // else fused_forward_tma_kernel does
@@ -1104,15 +1216,19 @@ WideArgs make_wide_args(const ConvShape& s) {
 
 template <int KH, int KW>
 struct LaunchFusedBackward {
+  static constexpr bool kHasUnitTile = KH * KW > 0;  // the run-time kernel size has no unit-tile variant
   static void run(const Plan& q, const DeviceTensors& d, BackwardSlice slice, cudaStream_t st) {
-    fused_backward_kernel<KH, KW><<<unsigned(q.backward_grid), kThreads, backward_smem_floats() * sizeof(float), st>>>(
+    const auto kernel = kHasUnitTile && q.unit_tile_backward ? fused_backward_kernel<KH, KW, kHasUnitTile>
+                                                             : fused_backward_kernel<KH, KW, false>;
+    kernel<<<unsigned(q.backward_grid), kThreads, backward_smem_floats() * sizeof(float), st>>>(
         q.s, q.backward_geometry, slice, d.x, d.w_dw, d.b_dw, d.w_pw, d.dy, q.dt, q.partial_dw_pw, q.partial_db_pw,
         q.partial_dw_dw, q.partial_db_dw);
     DSCONV_LAUNCH_CHECK();
   }
   static void prepare() {
-    DSCONV_CUDA_CHECK(cudaFuncSetAttribute(fused_backward_kernel<KH, KW>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                           int(backward_smem_floats() * sizeof(float))));
+    for (const auto kernel : {fused_backward_kernel<KH, KW, false>, fused_backward_kernel<KH, KW, kHasUnitTile>})
+      DSCONV_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                             int(backward_smem_floats() * sizeof(float))));
   }
 };
 
@@ -1173,6 +1289,7 @@ class Fused final : public Kernel {
     q.s = conv_shape(p);
     q.forward_geometry = make_geometry(q.s, kForwardXFloats, kChunk, kForwardRun);
     q.backward_geometry = make_geometry(q.s, kBackwardXFloats, kCiSlice, kBackwardRun);
+    q.unit_tile_backward = unit_steps(q.s) && q.backward_geometry.tw == 32;
     q.dx_tile = input_space_tile(p);
     q.dx_tiles_h = ceil_div(q.s.h, q.dx_tile.rows);
     q.dx_tiles_w = ceil_div(q.s.w, q.dx_tile.cols);

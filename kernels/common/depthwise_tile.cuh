@@ -33,7 +33,7 @@ __host__ __device__ inline int64_t floor_div(int64_t a, int64_t b) { return a >=
 
 // Rows (or columns) of the source window that `count` consecutive outputs read, for a
 // kernel of `k` taps with stride `s` and dilation `d`.
-__host__ __device__ inline int window(int count, int k, int s, int d) { return (count - 1) * s + (k - 1) * d + 1; }
+__host__ __device__ constexpr int window(int count, int k, int s, int d) { return (count - 1) * s + (k - 1) * d + 1; }
 
 // Shape of a block's tile: sized so that its source window fits the shared-memory budget.
 struct TileShape {
