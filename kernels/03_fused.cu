@@ -284,27 +284,37 @@ __global__ __launch_bounds__(kThreads, KH* KW > 0 ? 2 : 1) void fused_forward_ke
   const int64_t my_tiles = (tiles - 1 - blockIdx.x) / gridDim.x + 1;
   const int64_t stages = my_tiles * stages_per_tile;
 
+  // Where a stage works: its tile and, within it, its chunk of C_in and sub-slice of that.
+  // Stages are walked in order, so the tile's coordinates - 64-bit divisions - are worked
+  // out once a tile, not once a stage.
   struct Where {
-    int64_t img, oh0, ow0;
-    int m0, chunk, sub;
+    int64_t tile, img, oh0, ow0;
+    int m0, in_tile, chunk, sub;
   };
-  auto where = [&](int64_t stage) {
-    const int64_t tile = blockIdx.x + (stage / stages_per_tile) * gridDim.x;
-    const int in_tile = int(stage % stages_per_tile);
+  const int subs_shift = __ffs(subs) - 1;  // subs is a power of 2
+  auto locate = [&](int64_t tile) {
     const int64_t pixel_tile = tile / m_tiles, per_image = g.tiles_h * g.tiles_w, rem = pixel_tile % per_image;
-    return Where{pixel_tile / per_image,      (rem / g.tiles_w) * g.th, (rem % g.tiles_w) * g.tw,
-                 int(tile % m_tiles) * T::BM, in_tile / subs,           in_tile % subs};
+    Where w{};
+    w.tile = tile;
+    w.img = pixel_tile / per_image;
+    w.oh0 = (rem / g.tiles_w) * g.th;
+    w.ow0 = (rem % g.tiles_w) * g.tw;
+    w.m0 = int(tile % m_tiles) * T::BM;
+    return w;
+  };
+  auto advance = [&](Where& w) {
+    if (++w.in_tile == stages_per_tile) w = locate(w.tile + gridDim.x);
+    w.chunk = w.in_tile >> subs_shift;
+    w.sub = w.in_tile & (subs - 1);
   };
   // The W slice buffer of a stage's chunk. stage / subs counts the block's chunks across
   // tiles, so the buffers alternate over that whole sequence: with an odd chunk count per
   // tile, a tile's first slice must not land in the buffer its predecessor's last slice is
   // still being multiplied from.
-  // (subs is a power of 2: a shift, not a 64-bit division.)
   // W resident: when one slice covers C_out and C_in fits the two buffers (C_out <= BM and
   // C_in <= 2 kChunk, as at the KernelBench shape), W is copied once, chunk c into buffer c,
   // and the stages copy only x.
   const bool resident_w = m_tiles == 1 && chunks <= 2;
-  const int subs_shift = __ffs(subs) - 1;
   auto w_buffer = [&](int64_t stage, int chunk) {
     return As + (resident_w ? chunk : int((stage >> subs_shift) & 1)) * kChunk * T::BM;
   };
@@ -313,8 +323,7 @@ __global__ __launch_bounds__(kThreads, KH* KW > 0 ? 2 : 1) void fused_forward_ke
                                                int(min64(T::BM, s.c_out - m0)), int64_t(chunk) * kChunk, s.c_in, tid);
   };
   // Issues the copies of one stage: its x window and, at a chunk's first stage, the W slice.
-  auto copy = [&](int64_t stage) {
-    const Where w = where(stage);
+  auto copy = [&](int64_t stage, const Where& w) {
     copy_x_window(Xs + (stage & 1) * kForwardXFloats, x, s, g, w.img,
                   int64_t(w.chunk) * kChunk + w.sub * g.sub_channels, g.sub_channels, w.oh0, w.ow0, tid);
     if (w.sub == 0 && !resident_w) copy_w(w_buffer(stage, w.chunk), w.m0, w.chunk);
@@ -324,13 +333,16 @@ __global__ __launch_bounds__(kThreads, KH* KW > 0 ? 2 : 1) void fused_forward_ke
   float acc[T::TM][T::TN] = {};
   if (resident_w)  // in the first copy group
     for (int chunk = 0; chunk < chunks; ++chunk) copy_w(w_buffer(0, chunk), 0, chunk);
-  copy(0);
-  for (int64_t stage = 0; stage < stages; ++stage) {
-    const Where w = where(stage);
-    if (stage + 1 < stages)
-      copy(stage + 1);
-    else
+  Where w = locate(blockIdx.x);  // the stage computed
+  copy(0, w);
+  for (int64_t stage = 0; stage < stages; ++stage, advance(w)) {
+    if (stage + 1 < stages) {
+      Where next = w;  // at a tile's last stage, the next tile is located here and again below
+      advance(next);
+      copy(stage + 1, next);
+    } else {
       gemm::copy_async_commit();  // an empty group keeps the wait count uniform
+    }
     gemm::copy_async_wait<1>();
     __syncthreads();
 
@@ -367,7 +379,7 @@ __global__ __launch_bounds__(kThreads, KH* KW > 0 ? 2 : 1) void fused_forward_ke
 #pragma unroll
             for (int gq = 0; gq < T::kGroupsN; ++gq) {
               const int p = T::col_group(tid, gq);
-              const int64_t oh = w.oh0 + p / g.tw, ow = w.ow0 + p % g.tw;
+              const int64_t oh = w.oh0 + (p >> g.tw_shift), ow = w.ow0 + (p & (g.tw - 1));
               if (oh < s.ho) {
                 const float v[4] = {acc[i][4 * gq] + bias, acc[i][4 * gq + 1] + bias, acc[i][4 * gq + 2] + bias,
                                     acc[i][4 * gq + 3] + bias};
