@@ -961,8 +961,6 @@ __global__ __launch_bounds__(kThreads, 1) void fused_backward_kernel(
 #pragma unroll
       for (int q = 0; q < kBackwardRun; ++q) T[ci * kRowPitch + run_pixel<kBackwardRun>(run, q)] = t[q];
     });
-    // Without dW_dw to make, the window is free now.
-    if (whole_window && has_next && !slice.last_co) copy_window(next, 0, kCiSlice);
 
     // 3. dW_pw += dy t^T over the tile's pixels; db_pw from the same dy, pixel by pixel.
     gemm::multiply_k_rows<kRowPitch, kPixels>(D + tm * kRowPitch, T + tn * kRowPitch, half, acc_w);
@@ -976,9 +974,14 @@ __global__ __launch_bounds__(kThreads, 1) void fused_backward_kernel(
       }
     __syncthreads();              // D and T are free
     if (has_next) copy_dy(next);  // lands during steps 4 and 5
-    if (!slice.last_co) continue;
+    if (!slice.last_co) {
+      // No dW_dw to make: the window is free too. Copied after dy, like the last slice's,
+      // so that step 1's wait for all but the newest group is a wait for dy.
+      if (whole_window && has_next) copy_window(next, 0, kCiSlice);
+      continue;
+    }
 
-      // 4. dt into T's place, for dW_dw.
+    // 4. dt into T's place, for dW_dw.
 #pragma unroll
     for (int i = 0; i < DtTile::TM; ++i)
 #pragma unroll
