@@ -996,7 +996,7 @@ __global__ __launch_bounds__(kThreads, 1) void fused_backward_kernel(
       const bool valid = ci < ci_count;
       DepthwiseWeights<KH, KW> wr;
       wr.load(w_dw, c, valid);
-      float t[kBackwardRun], dtv[kBackwardRun];
+      float t[kBackwardRun], dtv[kBackwardRun];  // t is made again and dropped: the compiler removes it
 #pragma unroll
       for (int q = 0; q < kBackwardRun; ++q) {
         t[q] = 0.0f;
