@@ -39,6 +39,10 @@
 // kernel times) put the copies - their issue, index arithmetic and waits - at a fifth of it
 // and the two GEMMs at two fifths. Copies and the dt store without a division per element,
 // and compile-time window offsets in the depthwise passes (kUnitTile), brought it to 5.30.
+// On sm_90 at unit steps with "same" padding's window offset (BackwardWindows::tma_blocks) the
+// window is one TMA box a tile, awaited on an mbarrier, and the two depthwise passes take 4 x 4
+// blocks from float4 window rows, as the wide forward's: 4.38 ms for this kernel, 5.15 with dx
+// (ncu had put the window copy's instructions at a tenth of the kernel).
 // Before, dW_pw went through the engine, which wanted dy copied a second time, transposed,
 // with 4-byte copies: 10.35 ms with dx.
 // Per-block partial sums go to scratch memory and are added in a fixed order by a second
@@ -798,15 +802,77 @@ struct BackwardSlice {
   bool first_co, last_co, bias_pw;  // bias_pw: this launch sums dy for db_pw
 };
 
-// kUnitTile: unit stride and dilation on 4 x 32 tiles (see depthwise_run).
-template <int KH, int KW, bool kUnitTile>
+// How the backward stages a tile's x window and runs its two depthwise passes over it.
+enum class BackwardWindows {
+  copied,     // cp.async copies; a thread a run of 16 pixels, window offsets worked out at run time
+  unit_tile,  // the same at unit stride and dilation on 4 x 32 tiles: compile-time offsets
+  // One TMA box of all 64 channels a tile (sm_90; unit steps, 4 x 32 tiles, "same" padding's
+  // window offset, rows of whole float4); a thread a 4 x 4 block of one channel, read as float4
+  // rows: 6 x 3 loads for 16 outputs at 3 x 3, where a run of 16 takes 72 scalar ones.
+  tma_blocks,
+};
+constexpr int kUnitRows = 4, kUnitCols = 32;                           // the unit tile
+constexpr int kBlockCols = kUnitCols / depthwise_tma::kColsPerThread;  // 4 x 4 blocks along a tile row
+static_assert(kUnitRows * kUnitCols == kPixels && kCiSlice * kBlockCols % kThreads == 0,
+              "whole 4 x 4 blocks, the same number for every thread");
+template <int KH, int KW>
+using BackwardWindow = depthwise_tma::Window<KH, KW, kUnitRows, kUnitCols>;  // tma_blocks' layout
+template <int KH, int KW>                                                    // a channel's
+constexpr int kBackwardWindowFloats = BackwardWindow<KH, KW>::kRows* BackwardWindow<KH, KW>::kCols;
+static_assert(kCiSlice * kBackwardWindowFloats<3, 3> <= kBackwardXFloats, "a 3 x 3 box fits X");
+
+// Channel ci's 4 x 4 block at column block tx of the tile, tma_blocks: t into T (bias first,
+// then the taps in for_each_tap's order).
+template <int KH, int KW>
+__device__ __forceinline__ void t_block(const float* __restrict__ X, float* __restrict__ T, int ci, int tx,
+                                        const DepthwiseWeights<KH, KW>& wr, float bias) {
+  float t[kUnitRows][depthwise_tma::kColsPerThread];
+#pragma unroll
+  for (int o = 0; o < kUnitRows; ++o)
+#pragma unroll
+    for (int q = 0; q < depthwise_tma::kColsPerThread; ++q) t[o][q] = bias;
+  depthwise_tma::for_each_tap<BackwardWindow<KH, KW>, kUnitRows>(
+      X + ci * kBackwardWindowFloats<KH, KW> + depthwise_tma::kColsPerThread * tx,
+      [&](int o, int k, int q, float xv) { t[o][q] = fmaf(wr.w[k], xv, t[o][q]); });
+#pragma unroll
+  for (int o = 0; o < kUnitRows; ++o)
+    *reinterpret_cast<float4*>(&T[ci * kRowPitch + o * kUnitCols + depthwise_tma::kColsPerThread * tx]) =
+        make_float4(t[o][0], t[o][1], t[o][2], t[o][3]);
+}
+
+// The same block's shares of dW_dw (sum of x * dt under each tap) and of db_dw (sum of dt),
+// tma_blocks: grad[tap] for each tap, then grad[taps] the dt sum.
+template <int KH, int KW>
+__device__ __forceinline__ void weight_grad_block(const float* __restrict__ X, const float* __restrict__ DT, int ci,
+                                                  int tx, float (&grad)[KH * KW + 1]) {
+  float d[kUnitRows][depthwise_tma::kColsPerThread];
+  float dt_sum = 0.0f;
+#pragma unroll
+  for (int o = 0; o < kUnitRows; ++o) {
+    *reinterpret_cast<float4*>(d[o]) =
+        *reinterpret_cast<const float4*>(&DT[ci * kRowPitch + o * kUnitCols + depthwise_tma::kColsPerThread * tx]);
+    dt_sum += (d[o][0] + d[o][1]) + (d[o][2] + d[o][3]);
+  }
+#pragma unroll
+  for (int k = 0; k < KH * KW; ++k) grad[k] = 0.0f;
+  depthwise_tma::for_each_tap<BackwardWindow<KH, KW>, kUnitRows>(
+      X + ci * kBackwardWindowFloats<KH, KW> + depthwise_tma::kColsPerThread * tx,
+      [&](int o, int k, int q, float xv) { grad[k] = fmaf(xv, d[o][q], grad[k]); });
+  grad[KH * KW] = dt_sum;
+}
+
+template <int KH, int KW, BackwardWindows kWindows>
 __global__ __launch_bounds__(kThreads, 1) void fused_backward_kernel(
-    ConvShape s, Geometry g, BackwardSlice slice, const float* __restrict__ x, const float* __restrict__ w_dw,
-    const float* __restrict__ b_dw, const float* __restrict__ w_pw, const float* __restrict__ dy,
-    float* __restrict__ dt_out, float* __restrict__ partial_dw_pw, float* __restrict__ partial_db_pw,
-    float* __restrict__ partial_dw_dw, float* __restrict__ partial_db_dw) {
-  extern __shared__ __align__(16) float smem[];
-  float* Ws = smem;
+    const __grid_constant__ CUtensorMap x_map, ConvShape s, Geometry g, BackwardSlice slice,
+    const float* __restrict__ x, const float* __restrict__ w_dw, const float* __restrict__ b_dw,
+    const float* __restrict__ w_pw, const float* __restrict__ dy, float* __restrict__ dt_out,
+    float* __restrict__ partial_dw_pw, float* __restrict__ partial_db_pw, float* __restrict__ partial_dw_dw,
+    float* __restrict__ partial_db_dw) {
+  constexpr bool kTma = kWindows == BackwardWindows::tma_blocks;
+  constexpr bool kUnitTile = kWindows == BackwardWindows::unit_tile;
+  extern __shared__ __align__(128) float backward_smem[];  // 128: X is a TMA destination
+  __shared__ uint64_t window_full;                         // kTma: the tile's window has landed
+  float* Ws = backward_smem;
   float* D = Ws + kCoSlice * kCiSlice;
   float* T = D + kCoSlice * kRowPitch;  // t, then dt (DT): the tile's pixels at the same places
   float* DT = T;
@@ -818,8 +884,8 @@ __global__ __launch_bounds__(kThreads, 1) void fused_backward_kernel(
   const int64_t per_image = g.tiles_h * g.tiles_w, tiles = s.n * per_image;
   // The x window of all the slice's channels fits at once: it is copied once a tile, during
   // the previous tile's last phase and this tile's dt GEMM. Else each pass over the channels
-  // copies it sub_channels at a time.
-  const bool whole_window = g.sub_channels >= kCiSlice;
+  // copies it sub_channels at a time. A TMA box is always the whole window.
+  const bool whole_window = kTma || g.sub_channels >= kCiSlice;
   const bool dt_vector = s.wo % 4 == 0 && reinterpret_cast<uintptr_t>(dt_out) % 16 == 0;
 
   for (int i = tid; i < kCiSlice * kMaxWeightSlots; i += kThreads) DW[i] = 0.0f;
@@ -830,6 +896,12 @@ __global__ __launch_bounds__(kThreads, 1) void fused_backward_kernel(
     gemm::copy_async_4(&Ws[idx], ok ? w_pw + (slice.co0 + co) * s.c_in + slice.ci0 + ci : w_pw, ok);
   }
   gemm::copy_async_commit();
+  if constexpr (kTma) {
+    if (tid == 0) {
+      tma::barrier_init(&window_full, 1);  // the issuer's arrival + the box's bytes
+      tma::barrier_init_fence();
+    }
+  }
 
   struct TileOrigin {
     int64_t img, oh0, ow0;
@@ -863,6 +935,29 @@ __global__ __launch_bounds__(kThreads, 1) void fused_backward_kernel(
     copy_x_window(X, x, s, g, o.img, slice.ci0 + c_first, count, o.oh0, o.ow0, tid);
     gemm::copy_async_commit();
   };
+  // kTma: the whole window of the tile at o, from W::kOffset columns left of its first input
+  // column (one thread issues it); window_phase is the parity of the box in hand.
+  uint32_t window_phase = 0;
+  auto issue_window = [&](TileOrigin o) {
+    if constexpr (kTma) {
+      using W = BackwardWindow<KH, KW>;
+      if (tid == 0) {
+        tma::barrier_arrive_expect_bytes(&window_full, uint32_t(kCiSlice * W::kRows * W::kCols * sizeof(float)));
+        tma::load_box(X, &x_map, int(o.ow0) - s.pw - W::kOffset, int(o.oh0) - s.ph, int(slice.ci0), int(o.img),
+                      &window_full);
+      }
+    }
+  };
+  // fn(ci, tx) for each 4 x 4 block of the slice's channels, kTma; ends on a block barrier.
+  // The 8 blocks of a channel are 8 consecutive lanes.
+  auto for_each_block = [&](auto&& fn) {
+#pragma unroll
+    for (int pass = 0; pass < kCiSlice * kBlockCols / kThreads; ++pass) {
+      const int item = pass * kThreads + tid;
+      fn(item / kBlockCols, item % kBlockCols);
+    }
+    __syncthreads();
+  };
   // fn(ci, run, window) for each run of each channel of the slice, the channel's x window
   // staged; every thread calls it, and it ends on a block barrier. `resident`: the whole
   // window is already in X and visible to all threads.
@@ -895,7 +990,10 @@ __global__ __launch_bounds__(kThreads, 1) void fused_backward_kernel(
   // Copies in flight, oldest first: dy of the block's first tile, then its window.
   if (blockIdx.x < tiles) {
     copy_dy(origin(blockIdx.x));
-    if (whole_window) copy_window(origin(blockIdx.x), 0, kCiSlice);
+    if (kTma)
+      issue_window(origin(blockIdx.x));
+    else if (whole_window)
+      copy_window(origin(blockIdx.x), 0, kCiSlice);
   }
   for (int64_t tile = blockIdx.x; tile < tiles; tile += gridDim.x) {
     const TileOrigin o = origin(tile), next = origin(tile + gridDim.x);
@@ -904,7 +1002,7 @@ __global__ __launch_bounds__(kThreads, 1) void fused_backward_kernel(
     const int offset = s.w % 4 == 0 ? int(col0 - depthwise::floor_div(col0, 4) * 4) : 0;
 
     // 1. dt = W^T dy, into registers, and out to dt_out with the earlier C_out slices' share.
-    if (whole_window)
+    if (whole_window && !kTma)
       gemm::copy_async_wait<1>();  // dy; the window may still be in flight
     else
       gemm::copy_async_wait<0>();
@@ -950,17 +1048,30 @@ __global__ __launch_bounds__(kThreads, 1) void fused_backward_kernel(
     }
 
     // 2. t, recomputed from the x window, into T.
-    for_each_run(o, false, [&](int ci, int run, const float* window) {
-      const int64_t c = slice.ci0 + ci;
-      const bool valid = ci < ci_count;
-      DepthwiseWeights<KH, KW> wr;
-      float t[kBackwardRun];
-      start_channel<KH, KW>(w_dw, b_dw, c, valid, wr, t);
-      depthwise_run<kBackwardRun, KH, KW, false, kUnitTile>(
-          window, g, s, run, offset, wr, w_dw + (valid ? c : 0) * taps, valid, t, t, [](int, float) {});
+    if constexpr (kTma) {
+      tma::barrier_wait(&window_full, window_phase);
+      window_phase ^= 1;
+      for_each_block([&](int ci, int tx) {
+        const int64_t c = slice.ci0 + ci;
+        DepthwiseWeights<KH, KW> wr;
+        float bias[1];
+        start_channel<KH, KW>(w_dw, b_dw, c, ci < ci_count, wr, bias);
+        t_block<KH, KW>(X, T, ci, tx, wr, bias[0]);
+      });
+      // The last C_out slice reads the window again for dW_dw; the others are done with it.
+      if (!slice.last_co && has_next) issue_window(next);
+    } else
+      for_each_run(o, false, [&](int ci, int run, const float* window) {
+        const int64_t c = slice.ci0 + ci;
+        const bool valid = ci < ci_count;
+        DepthwiseWeights<KH, KW> wr;
+        float t[kBackwardRun];
+        start_channel<KH, KW>(w_dw, b_dw, c, valid, wr, t);
+        depthwise_run<kBackwardRun, KH, KW, false, kUnitTile>(
+            window, g, s, run, offset, wr, w_dw + (valid ? c : 0) * taps, valid, t, t, [](int, float) {});
 #pragma unroll
-      for (int q = 0; q < kBackwardRun; ++q) T[ci * kRowPitch + run_pixel<kBackwardRun>(run, q)] = t[q];
-    });
+        for (int q = 0; q < kBackwardRun; ++q) T[ci * kRowPitch + run_pixel<kBackwardRun>(run, q)] = t[q];
+      });
 
     // 3. dW_pw += dy t^T over the tile's pixels; db_pw from the same dy, pixel by pixel.
     gemm::multiply_k_rows<kRowPitch, kPixels>(D + tm * kRowPitch, T + tn * kRowPitch, half, acc_w);
@@ -977,20 +1088,37 @@ __global__ __launch_bounds__(kThreads, 1) void fused_backward_kernel(
     if (!slice.last_co) {
       // No dW_dw to make: the window is free too. Copied after dy, like the last slice's,
       // so that step 1's wait for all but the newest group is a wait for dy.
-      if (whole_window && has_next) copy_window(next, 0, kCiSlice);
+      if (whole_window && !kTma && has_next) copy_window(next, 0, kCiSlice);
       continue;
     }
 
-    // 4. dt into T's place, for dW_dw.
+    // 4. dt into T's place, for dW_dw, a float4 a column group.
 #pragma unroll
     for (int i = 0; i < DtTile::TM; ++i)
 #pragma unroll
-      for (int j = 0; j < DtTile::TN; ++j) DT[DtTile::row(tid, i) * kRowPitch + DtTile::col(tid, j)] = acc_dt[i][j];
+      for (int jg = 0; jg < DtTile::kGroupsN; ++jg)
+        *reinterpret_cast<float4*>(&DT[DtTile::row(tid, i) * kRowPitch + DtTile::col_group(tid, jg)]) =
+            make_float4(acc_dt[i][4 * jg], acc_dt[i][4 * jg + 1], acc_dt[i][4 * jg + 2], acc_dt[i][4 * jg + 3]);
     __syncthreads();
 
-    // 5. dW_dw and db_dw from the window and dt. The 8 runs of a channel are 8 consecutive
-    // lanes, all active together: each tap's sum is reduced there and the first adds it to
-    // the block's total (one writer each).
+    // 5. dW_dw and db_dw from the window and dt. The 8 runs (or 4 x 4 blocks) of a channel are
+    // 8 consecutive lanes, all active together: each tap's sum is reduced there and the first
+    // adds it to the block's total (one writer each).
+    if constexpr (kTma) {
+      for_each_block([&](int ci, int tx) {
+        float grad[KH * KW + 1];
+        weight_grad_block<KH, KW>(X, DT, ci, tx, grad);
+#pragma unroll
+        for (int slot = 0; slot <= KH * KW; ++slot) {
+          float v = grad[slot];
+#pragma unroll
+          for (int off = kBlockCols / 2; off > 0; off /= 2) v += __shfl_down_sync(0xffffffffu, v, off, kBlockCols);
+          if (tx == 0) DW[ci * kMaxWeightSlots + slot] += v;
+        }
+      });
+      if (has_next) issue_window(next);  // lands during the next dt GEMM
+      continue;
+    }
     for_each_run(o, whole_window, [&](int ci, int run, const float* window) {
       const int64_t c = slice.ci0 + ci;
       const bool valid = ci < ci_count;
@@ -1051,8 +1179,8 @@ struct Plan {
   int64_t dx_tiles_h = 0, dx_tiles_w = 0;
   int forward_grid = 1, backward_grid = 1;
   bool small_m = false;
-  bool unit_tile_backward = false;  // the backward's depthwise work takes the unit-tile path
-  bool wide_forward = false;        // fused_forward_wide_kernel takes the forward
+  BackwardWindows backward_windows = BackwardWindows::copied;
+  bool wide_forward = false;  // fused_forward_wide_kernel takes the forward
   WideArgs wide_args{};
   int wide_grid = 1;
   bool tma_forward = false;    // else fused_forward_tma_kernel does
@@ -1231,19 +1359,51 @@ WideArgs make_wide_args(const ConvShape& s) {
 
 template <int KH, int KW>
 struct LaunchFusedBackward {
-  static constexpr bool kHasUnitTile = KH * KW > 0;  // the run-time kernel size has no unit-tile variant
+  // The run-time kernel size has neither unit-tile nor TMA variant.
+  static constexpr bool kCompileTimeTaps = KH * KW > 0;
+  using Window = BackwardWindow<KH, KW>;
   static void run(const Plan& q, const DeviceTensors& d, BackwardSlice slice, cudaStream_t st) {
-    const auto kernel = kHasUnitTile && q.unit_tile_backward ? fused_backward_kernel<KH, KW, kHasUnitTile>
-                                                             : fused_backward_kernel<KH, KW, false>;
-    kernel<<<unsigned(q.backward_grid), kThreads, backward_smem_floats() * sizeof(float), st>>>(
-        q.s, q.backward_geometry, slice, d.x, d.w_dw, d.b_dw, d.w_pw, d.dy, q.dt, q.partial_dw_pw, q.partial_db_pw,
-        q.partial_dw_dw, q.partial_db_dw);
-    DSCONV_LAUNCH_CHECK();
+    const ConvShape& s = q.s;
+    const size_t smem = backward_smem_floats() * sizeof(float);
+    const unsigned grid = unsigned(q.backward_grid);
+    CUtensorMap x_map{};  // read by the TMA variant only
+    auto launch = [&](auto kernel) {
+      kernel<<<grid, kThreads, smem, st>>>(x_map, s, q.backward_geometry, slice, d.x, d.w_dw, d.b_dw, d.w_pw, d.dy,
+                                           q.dt, q.partial_dw_pw, q.partial_db_pw, q.partial_dw_dw, q.partial_db_dw);
+      DSCONV_LAUNCH_CHECK();
+    };
+    if constexpr (kCompileTimeTaps) {
+      if (q.backward_windows == BackwardWindows::tma_blocks && reinterpret_cast<uintptr_t>(d.x) % 16 == 0) {
+        x_map = tma::make_box_map(d.x, {uint64_t(s.w), uint64_t(s.h), uint64_t(s.c_in), uint64_t(s.n)},
+                                  {uint32_t(Window::kCols), uint32_t(Window::kRows), uint32_t(kCiSlice), 1});
+        return launch(fused_backward_kernel<KH, KW, BackwardWindows::tma_blocks>);
+      }
+      if (q.backward_windows != BackwardWindows::copied)
+        return launch(fused_backward_kernel<KH, KW, BackwardWindows::unit_tile>);
+    }
+    launch(fused_backward_kernel<KH, KW, BackwardWindows::copied>);
   }
   static void prepare() {
-    for (const auto kernel : {fused_backward_kernel<KH, KW, false>, fused_backward_kernel<KH, KW, kHasUnitTile>})
-      DSCONV_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                             int(backward_smem_floats() * sizeof(float))));
+    const int bytes = int(backward_smem_floats() * sizeof(float));
+    DSCONV_CUDA_CHECK(cudaFuncSetAttribute(fused_backward_kernel<KH, KW, BackwardWindows::copied>,
+                                           cudaFuncAttributeMaxDynamicSharedMemorySize, bytes));
+    if constexpr (kCompileTimeTaps)
+      for (const auto kernel : {fused_backward_kernel<KH, KW, BackwardWindows::unit_tile>,
+                                fused_backward_kernel<KH, KW, BackwardWindows::tma_blocks>})
+        DSCONV_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes));
+  }
+  // Whether the TMA variant can take s (x's alignment is checked at launch).
+  static bool tma_usable(const ConvShape& s) {
+    if constexpr (!kCompileTimeTaps) {
+      return false;
+    } else {
+      const int64_t limit = int64_t(1) << 31;  // TMA coordinates are 32-bit
+      return unit_steps(s) && s.wo >= kUnitCols && s.w % 4 == 0 && tma::lead_columns(-s.pw) == Window::kOffset &&
+             kCiSlice * kBackwardWindowFloats<KH, KW> <= kBackwardXFloats && s.n < limit && s.h < limit &&
+             s.w < limit && s.c_in < limit &&
+             tma::kernel_usable(
+                 reinterpret_cast<const void*>(fused_backward_kernel<KH, KW, BackwardWindows::tma_blocks>));
+    }
   }
 };
 
@@ -1304,7 +1464,10 @@ class Fused final : public Kernel {
     q.s = conv_shape(p);
     q.forward_geometry = make_geometry(q.s, kForwardXFloats, kChunk, kForwardRun);
     q.backward_geometry = make_geometry(q.s, kBackwardXFloats, kCiSlice, kBackwardRun);
-    q.unit_tile_backward = unit_steps(q.s) && q.backward_geometry.tw == 32;
+    if (unit_steps(q.s) && q.backward_geometry.tw == kUnitCols) q.backward_windows = BackwardWindows::unit_tile;
+    by_kernel_size<LaunchFusedBackward>(p.conv.kh, p.conv.kw, [&](auto launch) {
+      if (launch.tma_usable(q.s)) q.backward_windows = BackwardWindows::tma_blocks;
+    });
     q.dx_tile = input_space_tile(p);
     q.dx_tiles_h = ceil_div(q.s.h, q.dx_tile.rows);
     q.dx_tiles_w = ceil_div(q.s.w, q.dx_tile.cols);
