@@ -813,6 +813,7 @@ enum class BackwardWindows {
 };
 constexpr int kUnitRows = 4, kUnitCols = 32;                           // the unit tile
 constexpr int kBlockCols = kUnitCols / depthwise_tma::kColsPerThread;  // 4 x 4 blocks along a tile row
+constexpr int kBlockPasses = kCiSlice * kBlockCols / kThreads;         // blocks a thread, of fixed channels
 static_assert(kUnitRows * kUnitCols == kPixels && kCiSlice * kBlockCols % kThreads == 0,
               "whole 4 x 4 blocks, the same number for every thread");
 template <int KH, int KW>
@@ -920,14 +921,23 @@ __global__ __launch_bounds__(kThreads, 1) void fused_backward_kernel(
   const int copy_px = vector * (tid % lanes_per_row), copy_row = copy_px >> g.tw_shift, copy_col = copy_px & (g.tw - 1);
   auto copy_dy = [&](TileOrigin o) {
     const bool pixel_in = o.oh0 + copy_row < s.ho && o.ow0 + copy_col < s.wo;
-    const float* src = dy + (o.img * s.c_out + slice.co0) * plane + (o.oh0 + copy_row) * s.wo + o.ow0 + copy_col;
-    for (int co = tid / lanes_per_row; co < kCoSlice; co += rows_per_pass) {
-      const bool ok = pixel_in && co < co_count;
-      const float* from = ok ? src + co * plane : dy;
-      if (vector == 4)
-        gemm::copy_async_16(&D[co * kRowPitch + copy_px], from, ok);
-      else
-        gemm::copy_async_4(&D[co * kRowPitch + copy_px], from, ok);
+    const int co_first = tid / lanes_per_row;
+    const float* src =
+        dy + (o.img * s.c_out + slice.co0 + co_first) * plane + (o.oh0 + copy_row) * s.wo + o.ow0 + copy_col;
+    if (vector == 4) {
+      // The same loop with its step known: unrolled, the source advancing by additions.
+      constexpr int kRowsPerPass = kThreads / (kPixels / 4);
+      const int64_t step = kRowsPerPass * plane;
+#pragma unroll 4
+      for (int co = co_first; co < kCoSlice; co += kRowsPerPass, src += step) {
+        const bool ok = pixel_in && co < co_count;
+        gemm::copy_async_16(&D[co * kRowPitch + copy_px], ok ? src : dy, ok);
+      }
+    } else {
+      for (int co = co_first; co < kCoSlice; co += rows_per_pass, src += rows_per_pass * plane) {
+        const bool ok = pixel_in && co < co_count;
+        gemm::copy_async_4(&D[co * kRowPitch + copy_px], ok ? src : dy, ok);
+      }
     }
     gemm::copy_async_commit();
   };
@@ -948,16 +958,27 @@ __global__ __launch_bounds__(kThreads, 1) void fused_backward_kernel(
       }
     }
   };
-  // fn(ci, tx) for each 4 x 4 block of the slice's channels, kTma; ends on a block barrier.
-  // The 8 blocks of a channel are 8 consecutive lanes.
+  // fn(pass, ci, tx) for each 4 x 4 block of the slice's channels, kTma; ends on a block
+  // barrier. The 8 blocks of a channel are 8 consecutive lanes, and a thread's pass-th block is
+  // of the same channel every tile.
   auto for_each_block = [&](auto&& fn) {
 #pragma unroll
-    for (int pass = 0; pass < kCiSlice * kBlockCols / kThreads; ++pass) {
+    for (int pass = 0; pass < kBlockPasses; ++pass) {
       const int item = pass * kThreads + tid;
-      fn(item / kBlockCols, item % kBlockCols);
+      fn(pass, item / kBlockCols, item % kBlockCols);
     }
     __syncthreads();
   };
+  // kTma: the taps and bias of this thread's channels, in registers for the whole launch
+  // (loaded for every tile, they cost the t pass a wait on the L1 cache each time).
+  DepthwiseWeights<KH, KW> block_taps[kBlockPasses];
+  float block_bias[kBlockPasses][1];
+  if constexpr (kTma)
+#pragma unroll
+    for (int pass = 0; pass < kBlockPasses; ++pass) {
+      const int ci = (pass * kThreads + tid) / kBlockCols;
+      start_channel<KH, KW>(w_dw, b_dw, slice.ci0 + ci, ci < ci_count, block_taps[pass], block_bias[pass]);
+    }
   // fn(ci, run, window) for each run of each channel of the slice, the channel's x window
   // staged; every thread calls it, and it ends on a block barrier. `resident`: the whole
   // window is already in X and visible to all threads.
@@ -1051,13 +1072,8 @@ __global__ __launch_bounds__(kThreads, 1) void fused_backward_kernel(
     if constexpr (kTma) {
       tma::barrier_wait(&window_full, window_phase);
       window_phase ^= 1;
-      for_each_block([&](int ci, int tx) {
-        const int64_t c = slice.ci0 + ci;
-        DepthwiseWeights<KH, KW> wr;
-        float bias[1];
-        start_channel<KH, KW>(w_dw, b_dw, c, ci < ci_count, wr, bias);
-        t_block<KH, KW>(X, T, ci, tx, wr, bias[0]);
-      });
+      for_each_block(
+          [&](int pass, int ci, int tx) { t_block<KH, KW>(X, T, ci, tx, block_taps[pass], block_bias[pass][0]); });
       // The last C_out slice reads the window again for dW_dw; the others are done with it.
       if (!slice.last_co && has_next) issue_window(next);
     } else
@@ -1105,7 +1121,7 @@ __global__ __launch_bounds__(kThreads, 1) void fused_backward_kernel(
     // 8 consecutive lanes, all active together: each tap's sum is reduced there and the first
     // adds it to the block's total (one writer each).
     if constexpr (kTma) {
-      for_each_block([&](int ci, int tx) {
+      for_each_block([&](int, int ci, int tx) {
         float grad[KH * KW + 1];
         weight_grad_block<KH, KW>(X, DT, ci, tx, grad);
 #pragma unroll
