@@ -55,9 +55,9 @@ std::vector<SuiteEntry> verify_suite(bool include_large) {
       {"k1_tma_plane", make(2, 8, 12, 40, 100, k(1, 1, 1, 1, 0, 0), true), D::normal},
       {"k5_tma_plane", make(1, 6, 10, 45, 76, k(5, 5, 1, 1, 2, 2), true), D::wide},
       {"k3_pad5_tma_plane", make(1, 5, 9, 37, 44, k(3, 3, 1, 1, 5, 5), false), D::normal},
-      // `fused`'s wide forward and TMA backward (4 x 32 tiles, all 64 channels' windows in one TMA box): ragged
-      // tiles in both directions, C_in and C_out short of 64 and 128, the window offset of
-      // padding 5, and a 1 x 1.
+      // `fused`'s wide forward and TMA backward (4 x 32 tiles, all 64 channels' windows in one
+      // TMA box): ragged tiles in both directions, C_in and C_out short of 64 and 128, the
+      // window offset of padding 5, and a 1 x 1.
       {"wide_forward_ragged", make(2, 48, 100, 22, 92, k(3, 3, 1, 1, 5, 5), true), D::normal},
       {"wide_forward_k1", make(1, 64, 72, 21, 68, k(1, 1, 1, 1, 0, 0), true), D::uniform},
       // Several C_in and C_out slices (ragged) of a kernel launched per slice pair, with more
