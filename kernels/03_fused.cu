@@ -848,8 +848,8 @@ __device__ __forceinline__ void t_block(const float* __restrict__ X, float* __re
         make_float4(t[o][0], t[o][1], t[o][2], t[o][3]);
 }
 
-// The same block's shares of dW_dw (sum of x * dt under each tap) and of db_dw (sum of dt),
-// tma_blocks: grad[tap] for each tap, then grad[taps] the dt sum.
+// Adds the same block's shares of dW_dw (sum of x * dt under each tap) and of db_dw (sum of
+// dt) to grad, tma_blocks: grad[tap] for each tap, then grad[taps] the dt sum.
 template <int KH, int KW>
 __device__ __forceinline__ void weight_grad_block(const float* __restrict__ X, const float* __restrict__ DT, int ci,
                                                   int tx, float (&grad)[KH * KW + 1]) {
@@ -861,12 +861,10 @@ __device__ __forceinline__ void weight_grad_block(const float* __restrict__ X, c
         *reinterpret_cast<const float4*>(&DT[ci * kRowPitch + o * kUnitCols + depthwise_tma::kColsPerThread * tx]);
     dt_sum += (d[o][0] + d[o][1]) + (d[o][2] + d[o][3]);
   }
-#pragma unroll
-  for (int k = 0; k < KH * KW; ++k) grad[k] = 0.0f;
   depthwise_tma::for_each_tap<BackwardWindow<KH, KW>, kUnitRows>(
       X + ci * kBackwardWindowFloats<KH, KW> + depthwise_tma::kColsPerThread * tx,
       [&](int o, int k, int q, float xv) { grad[k] = fmaf(xv, d[o][q], grad[k]); });
-  grad[KH * KW] = dt_sum;
+  grad[KH * KW] += dt_sum;
 }
 
 template <int KH, int KW, BackwardWindows kWindows>
@@ -980,6 +978,10 @@ __global__ __launch_bounds__(kThreads, 1) void fused_backward_kernel(
   // (loaded for every tile, they cost the t pass a wait on the L1 cache each time).
   DepthwiseWeights<KH, KW> block_taps[kBlockPasses];
   float block_bias[kBlockPasses][1];
+  // kTma: this thread's shares of dW_dw and db_dw for the same blocks, summed over all the
+  // launch's tiles in registers and reduced across a channel's lanes once, after the loop
+  // (a reduction and a shared-memory update a tile took 20 shuffles a block).
+  float block_grad[kBlockPasses][KH * KW + 1] = {};
   if constexpr (kTma)
 #pragma unroll
     for (int pass = 0; pass < kBlockPasses; ++pass) {
@@ -1013,7 +1015,13 @@ __global__ __launch_bounds__(kThreads, 1) void fused_backward_kernel(
   const int half = tid / (kThreads / 2), tm = tid % (kThreads / 2) % WeightTile::kRowLanes,
             tn = tid % (kThreads / 2) / WeightTile::kRowLanes;
   float acc_w[WeightTile::TM][WeightTile::TN] = {};
-  float bias_pw_sum = 0.0f;  // db_pw partial of channel co0 + tid
+  // db_pw: thread tid sums row bias_row of each dy tile over half bias_half of its pixels, in
+  // 4 lanes (one thread a whole row, a chain of 128 dependent additions a tile, kept half the
+  // block busy while the other half waited at the barrier).
+  static_assert(kThreads == 2 * kCoSlice, "two threads a dy row");
+  const int bias_row = tid % kCoSlice, bias_half = tid / kCoSlice;
+  const bool sums_bias = slice.bias_pw && bias_row < co_count;
+  float4 bias_pw_sum = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
 
   // Copies in flight, oldest first: dy of the block's first tile, then its window.
   if (blockIdx.x < tiles) {
@@ -1098,13 +1106,11 @@ __global__ __launch_bounds__(kThreads, 1) void fused_backward_kernel(
 
     // 3. dW_pw += dy t^T over the tile's pixels; db_pw from the same dy, pixel by pixel.
     gemm::multiply_k_rows<kRowPitch, kPixels>(D + tm * kRowPitch, T + tn * kRowPitch, half, acc_w);
-    if (slice.bias_pw && tid < co_count)
-      for (int px = 0; px < kPixels; px += 4) {
-        const float4 v = *reinterpret_cast<const float4*>(&D[tid * kRowPitch + px]);
-        bias_pw_sum += v.x;
-        bias_pw_sum += v.y;
-        bias_pw_sum += v.z;
-        bias_pw_sum += v.w;
+    if (sums_bias)
+#pragma unroll 4
+      for (int px = bias_half * kPixels / 2; px < (bias_half + 1) * kPixels / 2; px += 4) {
+        const float4 v = *reinterpret_cast<const float4*>(&D[bias_row * kRowPitch + px]);
+        bias_pw_sum = make_float4(bias_pw_sum.x + v.x, bias_pw_sum.y + v.y, bias_pw_sum.z + v.z, bias_pw_sum.w + v.w);
       }
     __syncthreads();              // D and T are free
     if (has_next) copy_dy(next);  // lands during steps 4 and 5
@@ -1124,21 +1130,11 @@ __global__ __launch_bounds__(kThreads, 1) void fused_backward_kernel(
             make_float4(acc_dt[i][4 * jg], acc_dt[i][4 * jg + 1], acc_dt[i][4 * jg + 2], acc_dt[i][4 * jg + 3]);
     __syncthreads();
 
-    // 5. dW_dw and db_dw from the window and dt. The 8 runs (or 4 x 4 blocks) of a channel are
-    // 8 consecutive lanes, all active together: each tap's sum is reduced there and the first
-    // adds it to the block's total (one writer each).
+    // 5. dW_dw and db_dw from the window and dt. The 8 runs of a channel are 8 consecutive
+    // lanes, all active together: each tap's sum is reduced there and the first adds it to the
+    // block's total (one writer each). The 4 x 4 blocks (kTma) add to block_grad.
     if constexpr (kTma) {
-      for_each_block([&](int, int ci, int tx) {
-        float grad[KH * KW + 1];
-        weight_grad_block<KH, KW>(X, DT, ci, tx, grad);
-#pragma unroll
-        for (int slot = 0; slot <= KH * KW; ++slot) {
-          float v = grad[slot];
-#pragma unroll
-          for (int off = kBlockCols / 2; off > 0; off /= 2) v += __shfl_down_sync(0xffffffffu, v, off, kBlockCols);
-          if (tx == 0) DW[ci * kMaxWeightSlots + slot] += v;
-        }
-      });
+      for_each_block([&](int pass, int ci, int tx) { weight_grad_block<KH, KW>(X, DT, ci, tx, block_grad[pass]); });
       if (has_next) issue_window(next);  // lands during the next dt GEMM
       continue;
     }
@@ -1172,14 +1168,29 @@ __global__ __launch_bounds__(kThreads, 1) void fused_backward_kernel(
   __syncthreads();
 
   // Partials of this block, laid out [output][block] for reduce_partials. The halves' dW_pw
-  // sums meet in D's space, free since the loop's last barrier.
+  // sums meet in D's space, free since the loop's last barrier, and the db_pw halves in T's.
   const int64_t blocks = gridDim.x;
+  const float bias_sum = (bias_pw_sum.x + bias_pw_sum.y) + (bias_pw_sum.z + bias_pw_sum.w);
+  if (sums_bias && bias_half == 1) T[bias_row] = bias_sum;
   gemm::reduce_halves(acc_w, D, half, tm, tn, [&](int co, int ci, float v) {
     if (co < co_count && ci < ci_count)
       partial_dw_pw[((slice.co0 + co) * s.c_in + slice.ci0 + ci) * blocks + blockIdx.x] = v;
   });
-  if (slice.bias_pw && tid < co_count) partial_db_pw[(slice.co0 + tid) * blocks + blockIdx.x] = bias_pw_sum;
+  __syncthreads();  // T holds the second half's db_pw sums
+  if (sums_bias && bias_half == 0) partial_db_pw[(slice.co0 + bias_row) * blocks + blockIdx.x] = bias_sum + T[bias_row];
   if (slice.last_co) {
+    if constexpr (kTma)  // block_grad into DW: a channel's 8 lanes reduced, the first writes
+#pragma unroll
+      for (int pass = 0; pass < kBlockPasses; ++pass) {
+        const int item = pass * kThreads + tid, ci = item / kBlockCols;
+#pragma unroll
+        for (int slot = 0; slot <= KH * KW; ++slot) {
+          float v = block_grad[pass][slot];
+#pragma unroll
+          for (int off = kBlockCols / 2; off > 0; off /= 2) v += __shfl_down_sync(0xffffffffu, v, off, kBlockCols);
+          if (item % kBlockCols == 0) DW[ci * kMaxWeightSlots + slot] = v;
+        }
+      }
     __syncthreads();
     for (int idx = tid; idx < ci_count * slots; idx += kThreads) {
       const int ci = idx / slots, slot = idx % slots;
