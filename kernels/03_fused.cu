@@ -45,7 +45,11 @@
 // (ncu had put the window copy's instructions at a tenth of the kernel); with each thread's
 // taps kept in registers for the whole launch, 4.31 and 5.08; with its dW_dw and db_dw sums
 // kept there too, across all its tiles, and db_pw's row sums split over all threads, 4.94
-// with dx.
+// with dx. The block then splits in two halves of 4 warps for the first part of each tile:
+// half 0 makes dt and the db_pw sums while half 1 makes t and dW_pw (each needs only dy and
+// its own product), meeting again for the dW_dw pass; the taps, staged in shared memory, no
+// longer hold registers for the whole launch: 4.00 ms for this kernel, 4.77 with dx, against
+// 4.20 and 4.97 in the same process.
 // Before, dW_pw went through the engine, which wanted dy copied a second time, transposed,
 // with 4-byte copies: 10.35 ms with dx.
 // Per-block partial sums go to scratch memory and are added in a fixed order by a second
@@ -60,6 +64,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <type_traits>
 
 #include "kernels/common/conv_shape.cuh"
 #include "kernels/common/depthwise_kernels.cuh"
@@ -183,6 +188,30 @@ struct DepthwiseWeights {
 #pragma unroll
       for (int i = 0; i < KH * KW; ++i) w[i] = valid ? __ldg(w_dw + c * KH * KW + i) : 0.0f;
     }
+  }
+};
+
+// Depthwise taps staged in shared memory, a channel's row in whole float4: its KH x KW taps,
+// then its bias. Read as float4 into registers where a thread starts a channel's block.
+template <int KH, int KW>
+struct StagedTaps {
+  static constexpr int kStride = (KH * KW + 1 + 3) / 4 * 4;  // floats a channel
+  // Rows [0, rows) from channels c0, c0 + 1, ...: zeros past the valid `count` (such channels
+  // make t = 0), and for the bias where there is none.
+  __device__ static void stage(float* __restrict__ S, const float* __restrict__ w_dw, const float* __restrict__ b_dw,
+                               int64_t c0, int count, int rows, int tid, int threads) {
+    for (int i = tid; i < rows * kStride; i += threads) {
+      const int c = i / kStride, k = i % kStride;
+      float v = 0.0f;
+      if (c < count && k < KH * KW) v = w_dw[(c0 + c) * KH * KW + k];
+      if (c < count && k == KH * KW && b_dw) v = b_dw[c0 + c];
+      S[i] = v;
+    }
+  }
+  __device__ static void read(const float* __restrict__ S, int c, float (&w)[kStride]) {
+#pragma unroll
+    for (int u = 0; u < kStride / 4; ++u)
+      *reinterpret_cast<float4*>(&w[4 * u]) = *reinterpret_cast<const float4*>(S + c * kStride + 4 * u);
   }
 };
 
@@ -636,7 +665,7 @@ template <int KH, int KW>
 struct WideLayout {
   using Window = depthwise_tma::Window<KH, KW, kWideRows, kWideCols>;
   static constexpr int kWindowFloats = Window::kRows * Window::kCols;    // a channel's, as the box lands
-  static constexpr int kTapStride = (KH * KW + 1 + 3) / 4 * 4;           // a channel's taps, then its bias
+  static constexpr int kTapStride = StagedTaps<KH, KW>::kStride;         // a channel's taps, then its bias
   static constexpr int kX = 0;                                           // [group][kTmaK][kWindowFloats]
   static constexpr int kW = kX + kWideGroups * kTmaK * kWindowFloats;    // W_pw^T: [kTmaK][BM]
   static constexpr int kT = kW + kTmaK * WideTile::BM;                   // t: [group][kTmaK][BN]
@@ -679,13 +708,8 @@ __global__ __launch_bounds__(kThreads, 1) void fused_forward_wide_kernel(
 
   gemm::copy_resident_a<T, true>(wide_smem + L::kW, w_pw, a.c_in, a.c_out, a.c_in, 1, tid, kThreads);
   gemm::copy_async_commit();
-  for (int i = tid; i < kTmaK * L::kTapStride; i += kThreads) {
-    const int c = i / L::kTapStride, k = i % L::kTapStride;
-    float v = 0.0f;  // channels past C_in make t = 0, and meet zero rows of W_pw^T
-    if (c < a.c_in && k < KH * KW) v = w_dw[c * KH * KW + k];
-    if (c < a.c_in && k == KH * KW && b_dw) v = b_dw[c];
-    taps[i] = v;
-  }
+  // Channels past C_in make t = 0, and meet zero rows of W_pw^T.
+  StagedTaps<KH, KW>::stage(taps, w_dw, b_dw, 0, a.c_in, kTmaK, tid, kThreads);
   for (int m = tid; m < T::BM; m += kThreads) bias_pw[m] = b_pw && m < a.c_out ? b_pw[m] : 0.0f;
   if (tid == 0) {
     for (int g = 0; g < kWideGroups; ++g) tma::barrier_init(&full[g], 1);  // the issuer's arrival + the bytes
@@ -718,9 +742,7 @@ __global__ __launch_bounds__(kThreads, 1) void fused_forward_wide_kernel(
 #pragma unroll 2
     for (int c = channel0; c < kTmaK; c += kChannelsAPass) {
       float wv[L::kTapStride];
-#pragma unroll
-      for (int u = 0; u < L::kTapStride / 4; ++u)
-        *reinterpret_cast<float4*>(&wv[4 * u]) = *reinterpret_cast<const float4*>(taps + c * L::kTapStride + 4 * u);
+      StagedTaps<KH, KW>::read(taps, c, wv);
       float acc[kWideBlockRows][kColsPerThread];
 #pragma unroll
       for (int o = 0; o < kWideBlockRows; ++o)
@@ -796,6 +818,11 @@ constexpr int kCoSlice = 128;            // C_out channels per launch
 constexpr int kBackwardXFloats = 16384;  // 64 KB of x window: all 64 channels' at 3 x 3
 constexpr int kMaxWeightSlots = 50;      // taps + 1 (the bias) that the dW_dw accumulator holds: 7 x 7
 using DtTile = gemm::Tile<kCiSlice, kPixels, 32, 4, 8, 2, 4>;  // dt[ci][px] = W^T dy
+// tma_blocks splits the block in two halves of 4 warps that work side by side on a tile:
+// half 0 makes dt (8 x 8 register blocks) and the db_pw row sums, while half 1 makes t and
+// dW_pw (the whole tile's pixels). Neither needs the other's result until the dW_dw pass.
+constexpr int kHalfThreads = kThreads / 2;
+using SplitDtTile = gemm::Tile<kCiSlice, kPixels, 32, 8, 8, 2, 2>;
 // dW[co][ci] += dy t^T reads the dy and t tiles along the pixels, 4 at a time, as the
 // weight-gradient GEMM reads its rows (common/weight_grad_tile.cuh): one copy of dy serves
 // both GEMMs, and t is stored as computed. Their rows are padded to kRowPitch floats, 1 float4
@@ -811,6 +838,9 @@ constexpr size_t backward_smem_floats() {
          + kBackwardXFloats                     // X: x window
          + size_t(kCiSlice) * kMaxWeightSlots;  // DW: dW_dw and db_dw sums of this block
 }
+
+static_assert((backward_smem_floats() - size_t(kCiSlice) * kMaxWeightSlots) % 4 == 0,
+              "DW, the last region, starts on a float4: it holds StagedTaps rows");
 
 struct BackwardSlice {
   int64_t ci0, co0;
@@ -829,6 +859,7 @@ enum class BackwardWindows {
 constexpr int kUnitRows = 4, kUnitCols = 32;                           // the unit tile
 constexpr int kBlockCols = kUnitCols / depthwise_tma::kColsPerThread;  // 4 x 4 blocks along a tile row
 constexpr int kBlockPasses = kCiSlice * kBlockCols / kThreads;         // blocks a thread, of fixed channels
+constexpr int kTPasses = kCiSlice * kBlockCols / kHalfThreads;         // the same in half 1's t pass
 static_assert(kUnitRows * kUnitCols == kPixels && kCiSlice * kBlockCols % kThreads == 0,
               "whole 4 x 4 blocks, the same number for every thread");
 template <int KH, int KW>
@@ -838,18 +869,20 @@ constexpr int kBackwardWindowFloats = BackwardWindow<KH, KW>::kRows* BackwardWin
 static_assert(kCiSlice * kBackwardWindowFloats<3, 3> <= kBackwardXFloats, "a 3 x 3 box fits X");
 
 // Channel ci's 4 x 4 block at column block tx of the tile, tma_blocks: t into T (bias first,
-// then the taps in for_each_tap's order).
+// then the taps in for_each_tap's order), the taps from `taps` (StagedTaps).
 template <int KH, int KW>
-__device__ __forceinline__ void t_block(const float* __restrict__ X, float* __restrict__ T, int ci, int tx,
-                                        const DepthwiseWeights<KH, KW>& wr, float bias) {
+__device__ __forceinline__ void t_block(const float* __restrict__ X, float* __restrict__ T, const float* taps, int ci,
+                                        int tx) {
+  float w[StagedTaps<KH, KW>::kStride];
+  StagedTaps<KH, KW>::read(taps, ci, w);
   float t[kUnitRows][depthwise_tma::kColsPerThread];
 #pragma unroll
   for (int o = 0; o < kUnitRows; ++o)
 #pragma unroll
-    for (int q = 0; q < depthwise_tma::kColsPerThread; ++q) t[o][q] = bias;
+    for (int q = 0; q < depthwise_tma::kColsPerThread; ++q) t[o][q] = w[KH * KW];
   depthwise_tma::for_each_tap<BackwardWindow<KH, KW>, kUnitRows>(
       X + ci * kBackwardWindowFloats<KH, KW> + depthwise_tma::kColsPerThread * tx,
-      [&](int o, int k, int q, float xv) { t[o][q] = fmaf(wr.w[k], xv, t[o][q]); });
+      [&](int o, int k, int q, float xv) { t[o][q] = fmaf(w[k], xv, t[o][q]); });
 #pragma unroll
   for (int o = 0; o < kUnitRows; ++o)
     *reinterpret_cast<float4*>(&T[ci * kRowPitch + o * kUnitCols + depthwise_tma::kColsPerThread * tx]) =
@@ -902,7 +935,13 @@ __global__ __launch_bounds__(kThreads, 1) void fused_backward_kernel(
   const bool whole_window = kTma || g.sub_channels >= kCiSlice;
   const bool dt_vector = s.wo % 4 == 0 && reinterpret_cast<uintptr_t>(dt_out) % 16 == 0;
 
-  for (int i = tid; i < kCiSlice * kMaxWeightSlots; i += kThreads) DW[i] = 0.0f;
+  // kTma: DW holds the slice's taps (StagedTaps) until the loop is over, as half 1's t pass
+  // reads them; it gets the dW_dw sums after. Else it sums them from the first tile on.
+  static_assert(!kTma || StagedTaps<KH, KW>::kStride <= kMaxWeightSlots, "the staged taps fit DW's rows");
+  if constexpr (kTma)
+    StagedTaps<KH, KW>::stage(DW, w_dw, b_dw, slice.ci0, ci_count, kCiSlice, tid, kThreads);
+  else
+    for (int i = tid; i < kCiSlice * kMaxWeightSlots; i += kThreads) DW[i] = 0.0f;
   // W slice: Ws[co][ci] = W[co0 + co][ci0 + ci], zeros outside.
   for (int idx = tid; idx < kCoSlice * kCiSlice; idx += kThreads) {
     const int co = idx / kCiSlice, ci = idx % kCiSlice;
@@ -964,38 +1003,30 @@ __global__ __launch_bounds__(kThreads, 1) void fused_backward_kernel(
   auto issue_window = [&](TileOrigin o) {
     if constexpr (kTma) {
       using W = BackwardWindow<KH, KW>;
-      if (tid == 0) {
-        tma::barrier_arrive_expect_bytes(&window_full, uint32_t(kCiSlice * W::kRows * W::kCols * sizeof(float)));
-        tma::load_box(X, &x_map, int(o.ow0) - s.pw - W::kOffset, int(o.oh0) - s.ph, int(slice.ci0), int(o.img),
-                      &window_full);
-      }
+      tma::barrier_arrive_expect_bytes(&window_full, uint32_t(kCiSlice * W::kRows * W::kCols * sizeof(float)));
+      tma::load_box(X, &x_map, int(o.ow0) - s.pw - W::kOffset, int(o.oh0) - s.ph, int(slice.ci0), int(o.img),
+                    &window_full);
     }
   };
-  // fn(pass, ci, tx) for each 4 x 4 block of the slice's channels, kTma; ends on a block
-  // barrier. The 8 blocks of a channel are 8 consecutive lanes, and a thread's pass-th block is
-  // of the same channel every tile.
-  auto for_each_block = [&](auto&& fn) {
+  auto await_window = [&] {
+    tma::barrier_wait(&window_full, window_phase);
+    window_phase ^= 1;
+  };
+  // kTma: fn(pass, ci, tx) for each 4 x 4 block of the slice's channels, shared by `threads`
+  // threads of which this is thread `id`, `passes` blocks each. The 8 blocks of a channel are
+  // 8 consecutive lanes, and a thread's pass-th block is of the same channel every tile.
+  auto for_each_block = [&](auto passes, int id, int threads, auto&& fn) {
 #pragma unroll
-    for (int pass = 0; pass < kBlockPasses; ++pass) {
-      const int item = pass * kThreads + tid;
+    for (int pass = 0; pass < decltype(passes)::value; ++pass) {
+      const int item = pass * threads + id;
       fn(pass, item / kBlockCols, item % kBlockCols);
     }
-    __syncthreads();
   };
-  // kTma: the taps and bias of this thread's channels, in registers for the whole launch
-  // (loaded for every tile, they cost the t pass a wait on the L1 cache each time).
-  DepthwiseWeights<KH, KW> block_taps[kBlockPasses];
-  float block_bias[kBlockPasses][1];
-  // kTma: this thread's shares of dW_dw and db_dw for the same blocks, summed over all the
-  // launch's tiles in registers and reduced across a channel's lanes once, after the loop
-  // (a reduction and a shared-memory update a tile took 20 shuffles a block).
+  const int half = tid / kHalfThreads, half_tid = tid % kHalfThreads;
+  // kTma: this thread's shares of dW_dw and db_dw for its blocks of the dW_dw pass, summed
+  // over all the launch's tiles in registers and reduced across a channel's lanes once, after
+  // the loop (a reduction and a shared-memory update a tile took 20 shuffles a block).
   float block_grad[kBlockPasses][KH * KW + 1] = {};
-  if constexpr (kTma)
-#pragma unroll
-    for (int pass = 0; pass < kBlockPasses; ++pass) {
-      const int ci = (pass * kThreads + tid) / kBlockCols;
-      start_channel<KH, KW>(w_dw, b_dw, slice.ci0 + ci, ci < ci_count, block_taps[pass], block_bias[pass]);
-    }
   // fn(ci, run, window) for each run of each channel of the slice, the channel's x window
   // staged; every thread calls it, and it ends on a block barrier. `resident`: the whole
   // window is already in X and visible to all threads.
@@ -1018,26 +1049,34 @@ __global__ __launch_bounds__(kThreads, 1) void fused_backward_kernel(
     __syncthreads();
   };
 
-  // dW_pw: the two halves of the block take alternate 4-pixel slices of each tile, each
-  // thread an 8 x 8 block (rows tm + 16 i, columns tn + 8 j), summed across all tiles.
-  const int half = tid / (kThreads / 2), tm = tid % (kThreads / 2) % WeightTile::kRowLanes,
-            tn = tid % (kThreads / 2) / WeightTile::kRowLanes;
+  // dW_pw: each thread an 8 x 8 block (rows tm + 16 i, columns tn + 8 j), summed across all
+  // tiles; kTma: half 1 alone, over all of a tile's pixels; else the two halves of the block
+  // take alternate 4-pixel slices of each tile.
+  const int tm = half_tid % WeightTile::kRowLanes, tn = half_tid / WeightTile::kRowLanes;
   float acc_w[WeightTile::TM][WeightTile::TN] = {};
-  // db_pw: thread tid sums row bias_row of each dy tile over half bias_half of its pixels, in
-  // 4 lanes (one thread a whole row, a chain of 128 dependent additions a tile, kept half the
-  // block busy while the other half waited at the barrier).
+  // db_pw: thread tid sums row bias_row of each dy tile over pixels [bias_begin, bias_end), in
+  // 4 lanes. kTma: half 0, a whole row a thread, beside half 1's t pass and dW_pw; else both
+  // halves, half a row each (one thread a whole row, a chain of 128 dependent additions a
+  // tile, kept half the block busy while the other half waited at the barrier).
   static_assert(kThreads == 2 * kCoSlice, "two threads a dy row");
-  const int bias_row = tid % kCoSlice, bias_half = tid / kCoSlice;
-  const bool sums_bias = slice.bias_pw && bias_row < co_count;
+  const int bias_row = tid % kCoSlice, bias_begin = kTma ? 0 : half * kPixels / 2,
+            bias_end = kTma ? kPixels : bias_begin + kPixels / 2;
+  const bool sums_bias = slice.bias_pw && bias_row < co_count && (!kTma || half == 0);
   float4 bias_pw_sum = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+
+  // dt: the whole block in 4 x 8 register blocks, or (kTma) half 0 in 8 x 8 blocks.
+  using Dt = std::conditional_t<kTma, SplitDtTile, DtTile>;
+  const bool makes_dt = !kTma || half == 0;
+  const int dt_id = kTma ? half_tid : tid;
 
   // Copies in flight, oldest first: dy of the block's first tile, then its window.
   if (blockIdx.x < tiles) {
     copy_dy(origin(blockIdx.x));
-    if (kTma)
-      issue_window(origin(blockIdx.x));
-    else if (whole_window)
+    if constexpr (kTma) {
+      if (tid == 0) issue_window(origin(blockIdx.x));
+    } else if (whole_window) {
       copy_window(origin(blockIdx.x), 0, kCiSlice);
+    }
   }
   for (int64_t tile = blockIdx.x; tile < tiles; tile += gridDim.x) {
     const TileOrigin o = origin(tile), next = origin(tile + gridDim.x);
@@ -1045,47 +1084,50 @@ __global__ __launch_bounds__(kThreads, 1) void fused_backward_kernel(
     const int64_t col0 = o.ow0 * s.sw - s.pw;
     const int offset = s.w % 4 == 0 ? int(col0 - depthwise::floor_div(col0, 4) * 4) : 0;
 
-    // 1. dt = W^T dy, into registers, and out to dt_out with the earlier C_out slices' share.
+    // 1. dt = W^T dy, into registers, and out to dt_out with the earlier C_out slices' share
+    // (kTma: half 0, while half 1 makes t and dW_pw, steps 2 and 3).
     if (whole_window && !kTma)
       gemm::copy_async_wait<1>();  // dy; the window may still be in flight
     else
       gemm::copy_async_wait<0>();
     __syncthreads();
-    float acc_dt[DtTile::TM][DtTile::TN] = {};
-    gemm::multiply_chunk<DtTile, false, false, kCoSlice, gemm::kChunkUnroll, kRowPitch>(Ws, D, acc_dt, tid);
-    // A thread's columns are groups of 4 pixels of one tile row: with rows of whole float4,
-    // each group is all inside the image or all outside, and goes out as one float4.
-    float* const dt_tile = dt_out + (o.img * s.c_in + slice.ci0) * plane + o.oh0 * s.wo + o.ow0;
+    float acc_dt[Dt::TM][Dt::TN] = {};
+    if (makes_dt) {
+      gemm::multiply_chunk<Dt, false, false, kCoSlice, gemm::kChunkUnroll, kRowPitch>(Ws, D, acc_dt, dt_id);
+      // A thread's columns are groups of 4 pixels of one tile row: with rows of whole float4,
+      // each group is all inside the image or all outside, and goes out as one float4.
+      float* const dt_tile = dt_out + (o.img * s.c_in + slice.ci0) * plane + o.oh0 * s.wo + o.ow0;
 #pragma unroll
-    for (int jg = 0; jg < DtTile::kGroupsN; ++jg) {
-      const int px = DtTile::col_group(tid, jg), row = px >> g.tw_shift, col = px & (g.tw - 1);
-      const int64_t cols_in = min64(4, s.wo - o.ow0 - col);  // of the group's 4, inside the image
-      const bool row_in = o.oh0 + row < s.ho;
+      for (int jg = 0; jg < Dt::kGroupsN; ++jg) {
+        const int px = Dt::col_group(dt_id, jg), row = px >> g.tw_shift, col = px & (g.tw - 1);
+        const int64_t cols_in = min64(4, s.wo - o.ow0 - col);  // of the group's 4, inside the image
+        const bool row_in = o.oh0 + row < s.ho;
 #pragma unroll
-      for (int i = 0; i < DtTile::TM; ++i) {
-        const int ci = DtTile::row(tid, i);
-        float* v = &acc_dt[i][4 * jg];
-        float* out = dt_tile + ci * plane + row * s.wo + col;
-        const bool in = row_in && ci < ci_count;
-        if (dt_vector) {
-          if (in && cols_in > 0) {
-            float4 sum = make_float4(v[0], v[1], v[2], v[3]);
-            if (!slice.first_co) {
-              const float4 earlier = *reinterpret_cast<const float4*>(out);
-              sum = make_float4(sum.x + earlier.x, sum.y + earlier.y, sum.z + earlier.z, sum.w + earlier.w);
+        for (int i = 0; i < Dt::TM; ++i) {
+          const int ci = Dt::row(dt_id, i);
+          float* v = &acc_dt[i][4 * jg];
+          float* out = dt_tile + ci * plane + row * s.wo + col;
+          const bool in = row_in && ci < ci_count;
+          if (dt_vector) {
+            if (in && cols_in > 0) {
+              float4 sum = make_float4(v[0], v[1], v[2], v[3]);
+              if (!slice.first_co) {
+                const float4 earlier = *reinterpret_cast<const float4*>(out);
+                sum = make_float4(sum.x + earlier.x, sum.y + earlier.y, sum.z + earlier.z, sum.w + earlier.w);
+              }
+              *reinterpret_cast<float4*>(out) = sum;
+              v[0] = sum.x, v[1] = sum.y, v[2] = sum.z, v[3] = sum.w;
+            } else {
+              v[0] = v[1] = v[2] = v[3] = 0.0f;
             }
-            *reinterpret_cast<float4*>(out) = sum;
-            v[0] = sum.x, v[1] = sum.y, v[2] = sum.z, v[3] = sum.w;
           } else {
-            v[0] = v[1] = v[2] = v[3] = 0.0f;
-          }
-        } else {
 #pragma unroll
-          for (int e = 0; e < 4; ++e) {
-            const bool ok = in && e < cols_in;
-            if (ok && !slice.first_co) v[e] += out[e];
-            if (ok) out[e] = v[e];
-            if (!ok) v[e] = 0.0f;
+            for (int e = 0; e < 4; ++e) {
+              const bool ok = in && e < cols_in;
+              if (ok && !slice.first_co) v[e] += out[e];
+              if (ok) out[e] = v[e];
+              if (!ok) v[e] = 0.0f;
+            }
           }
         }
       }
@@ -1093,12 +1135,21 @@ __global__ __launch_bounds__(kThreads, 1) void fused_backward_kernel(
 
     // 2. t, recomputed from the x window, into T.
     if constexpr (kTma) {
-      tma::barrier_wait(&window_full, window_phase);
-      window_phase ^= 1;
-      for_each_block(
-          [&](int pass, int ci, int tx) { t_block<KH, KW>(X, T, ci, tx, block_taps[pass], block_bias[pass][0]); });
-      // The last C_out slice reads the window again for dW_dw; the others are done with it.
-      if (!slice.last_co && has_next) issue_window(next);
+      if (half == 1) {
+        await_window();
+        for_each_block(std::integral_constant<int, kTPasses>{}, half_tid, kHalfThreads,
+                       [&](int, int ci, int tx) { t_block<KH, KW>(X, T, DW, ci, tx); });
+        tma::sync_threads(1, kHalfThreads);  // t is complete
+        // The last C_out slice reads the window again for dW_dw; the others are done with it.
+        if (!slice.last_co && has_next && half_tid == 0) issue_window(next);
+        __syncwarp();  // the issuing lane rejoins its warp
+      } else {
+        // Half 0 meets a named barrier of its own, so that each thread meets as many
+        // barriers a tile. Only for compute-sanitizer: its racecheck (CUDA 13.0) reported
+        // hazards across every later block barrier without it (194, all results correct),
+        // and none with it. Within 0.03 ms of the version without (H100).
+        tma::sync_threads(2, kHalfThreads);
+      }
     } else
       for_each_run(o, false, [&](int ci, int run, const float* window) {
         const int64_t c = slice.ci0 + ci;
@@ -1113,10 +1164,14 @@ __global__ __launch_bounds__(kThreads, 1) void fused_backward_kernel(
       });
 
     // 3. dW_pw += dy t^T over the tile's pixels; db_pw from the same dy, pixel by pixel.
-    gemm::multiply_k_rows<kRowPitch, kPixels>(D + tm * kRowPitch, T + tn * kRowPitch, half, acc_w);
+    if constexpr (kTma) {
+      if (half == 1) gemm::multiply_k_rows<kRowPitch, kPixels, 1>(D + tm * kRowPitch, T + tn * kRowPitch, 0, acc_w);
+    } else {
+      gemm::multiply_k_rows<kRowPitch, kPixels, 2>(D + tm * kRowPitch, T + tn * kRowPitch, half, acc_w);
+    }
     if (sums_bias)
 #pragma unroll 4
-      for (int px = bias_half * kPixels / 2; px < (bias_half + 1) * kPixels / 2; px += 4) {
+      for (int px = bias_begin; px < bias_end; px += 4) {
         const float4 v = *reinterpret_cast<const float4*>(&D[bias_row * kRowPitch + px]);
         bias_pw_sum = make_float4(bias_pw_sum.x + v.x, bias_pw_sum.y + v.y, bias_pw_sum.z + v.z, bias_pw_sum.w + v.w);
       }
@@ -1130,20 +1185,24 @@ __global__ __launch_bounds__(kThreads, 1) void fused_backward_kernel(
     }
 
     // 4. dt into T's place, for dW_dw, a float4 a column group.
+    if (makes_dt)
 #pragma unroll
-    for (int i = 0; i < DtTile::TM; ++i)
+      for (int i = 0; i < Dt::TM; ++i)
 #pragma unroll
-      for (int jg = 0; jg < DtTile::kGroupsN; ++jg)
-        *reinterpret_cast<float4*>(&DT[DtTile::row(tid, i) * kRowPitch + DtTile::col_group(tid, jg)]) =
-            make_float4(acc_dt[i][4 * jg], acc_dt[i][4 * jg + 1], acc_dt[i][4 * jg + 2], acc_dt[i][4 * jg + 3]);
+        for (int jg = 0; jg < Dt::kGroupsN; ++jg)
+          *reinterpret_cast<float4*>(&DT[Dt::row(dt_id, i) * kRowPitch + Dt::col_group(dt_id, jg)]) =
+              make_float4(acc_dt[i][4 * jg], acc_dt[i][4 * jg + 1], acc_dt[i][4 * jg + 2], acc_dt[i][4 * jg + 3]);
     __syncthreads();
 
     // 5. dW_dw and db_dw from the window and dt. The 8 runs of a channel are 8 consecutive
     // lanes, all active together: each tap's sum is reduced there and the first adds it to the
     // block's total (one writer each). The 4 x 4 blocks (kTma) add to block_grad.
     if constexpr (kTma) {
-      for_each_block([&](int pass, int ci, int tx) { weight_grad_block<KH, KW>(X, DT, ci, tx, block_grad[pass]); });
-      if (has_next) issue_window(next);  // lands during the next dt GEMM
+      if (half == 0) await_window();  // landed before half 1's t pass; awaited for its visibility here
+      for_each_block(std::integral_constant<int, kBlockPasses>{}, tid, kThreads,
+                     [&](int pass, int ci, int tx) { weight_grad_block<KH, KW>(X, DT, ci, tx, block_grad[pass]); });
+      __syncthreads();
+      if (has_next && tid == 0) issue_window(next);  // lands during the next dt GEMM
       continue;
     }
     for_each_run(o, whole_window, [&](int ci, int run, const float* window) {
@@ -1175,17 +1234,30 @@ __global__ __launch_bounds__(kThreads, 1) void fused_backward_kernel(
   gemm::copy_async_wait<0>();
   __syncthreads();
 
-  // Partials of this block, laid out [output][block] for reduce_partials. The halves' dW_pw
-  // sums meet in D's space, free since the loop's last barrier, and the db_pw halves in T's.
+  // Partials of this block, laid out [output][block] for reduce_partials. Else than kTma, the
+  // halves' dW_pw sums meet in D's space, free since the loop's last barrier, and the db_pw
+  // halves in T's.
   const int64_t blocks = gridDim.x;
   const float bias_sum = (bias_pw_sum.x + bias_pw_sum.y) + (bias_pw_sum.z + bias_pw_sum.w);
-  if (sums_bias && bias_half == 1) T[bias_row] = bias_sum;
-  gemm::reduce_halves(acc_w, D, half, tm, tn, [&](int co, int ci, float v) {
+  auto write_dw_pw = [&](int co, int ci, float v) {
     if (co < co_count && ci < ci_count)
       partial_dw_pw[((slice.co0 + co) * s.c_in + slice.ci0 + ci) * blocks + blockIdx.x] = v;
-  });
-  __syncthreads();  // T holds the second half's db_pw sums
-  if (sums_bias && bias_half == 0) partial_db_pw[(slice.co0 + bias_row) * blocks + blockIdx.x] = bias_sum + T[bias_row];
+  };
+  auto write_db_pw = [&](float v) { partial_db_pw[(slice.co0 + bias_row) * blocks + blockIdx.x] = v; };
+  if constexpr (kTma) {
+    if (half == 1)
+#pragma unroll
+      for (int i = 0; i < WeightTile::TM; ++i)
+#pragma unroll
+        for (int j = 0; j < WeightTile::TN; ++j)
+          write_dw_pw(tm + i * WeightTile::kRowLanes, tn + j * WeightTile::kColLanes, acc_w[i][j]);
+    if (sums_bias) write_db_pw(bias_sum);
+  } else {
+    if (sums_bias && half == 1) T[bias_row] = bias_sum;
+    gemm::reduce_halves(acc_w, D, half, tm, tn, write_dw_pw);
+    __syncthreads();  // T holds the second half's db_pw sums
+    if (sums_bias && half == 0) write_db_pw(bias_sum + T[bias_row]);
+  }
   if (slice.last_co) {
     if constexpr (kTma)  // block_grad into DW: a channel's 8 lanes reduced, the first writes
 #pragma unroll

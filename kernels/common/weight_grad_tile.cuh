@@ -32,16 +32,17 @@ struct WeightGradTile {
 };
 
 // acc[i][j] += sum over k of A[i * kRowLanes * kPitch + k] * B[j * kColLanes * kPitch + k], k
-// over this half's 4-deep slices of [0, kDepth) (half 0 takes 0-3, 8-11, ...; half 1 the
-// others). A and B point at the thread's first row of each operand: rows tm and tn of rows
-// kPitch floats apart, contiguous along k.
-template <int kPitch, int kDepth>
-__device__ __forceinline__ void multiply_k_rows(const float* A, const float* B, int half,
+// over share `share` of the 4-deep slices of [0, kDepth) dealt out to kShares (with 2, half 0
+// takes 0-3, 8-11, ...; half 1 the others; with 1, one half takes them all). A and B point at
+// the thread's first row of each operand: rows tm and tn of rows kPitch floats apart,
+// contiguous along k.
+template <int kPitch, int kDepth, int kShares = 2>
+__device__ __forceinline__ void multiply_k_rows(const float* A, const float* B, int share,
                                                 float (&acc)[WeightGradTile::TM][WeightGradTile::TN]) {
   using T = WeightGradTile;
   static_assert(kPitch % 32 == 4, "a row must start 1 float4 past the previous one's bank");
 #pragma unroll 1
-  for (int k = 4 * half; k < kDepth; k += 8) {
+  for (int k = 4 * share; k < kDepth; k += 4 * kShares) {
 #pragma unroll
     for (int jg = 0; jg < T::TN; jg += kBGroup) {
       float4 bv[kBGroup];
@@ -69,8 +70,8 @@ __device__ __forceinline__ void multiply_k_rows(const float* A, const float* B, 
 // out(r, c, its sum + the second's) for each output (r, c) of the tile - a fixed order. All
 // threads of the block must call it.
 template <class Out>
-__device__ __forceinline__ void reduce_halves(const float (&acc)[WeightGradTile::TM][WeightGradTile::TN],
-                                              float* sums, int half, int tm, int tn, Out&& out) {
+__device__ __forceinline__ void reduce_halves(const float (&acc)[WeightGradTile::TM][WeightGradTile::TN], float* sums,
+                                              int half, int tm, int tn, Out&& out) {
   using T = WeightGradTile;
   if (half == 1)
 #pragma unroll
