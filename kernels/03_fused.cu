@@ -908,6 +908,15 @@ __device__ __forceinline__ void weight_grad_block(const float* __restrict__ X, c
   grad[KH * KW] += dt_sum;
 }
 
+// `a` if kFirst, else `b`: one name for storage that each instantiation places in one of two.
+template <bool kFirst, class A, class B>
+__device__ __forceinline__ auto& first_if(A& a, B& b) {
+  if constexpr (kFirst)
+    return a;
+  else
+    return b;
+}
+
 template <int KH, int KW, BackwardWindows kWindows>
 __global__ __launch_bounds__(kThreads, 1) void fused_backward_kernel(
     const __grid_constant__ CUtensorMap x_map, ConvShape s, Geometry g, BackwardSlice slice,
@@ -959,9 +968,13 @@ __global__ __launch_bounds__(kThreads, 1) void fused_backward_kernel(
   struct TileOrigin {
     int64_t img, oh0, ow0;
   };
-  auto origin = [&](int64_t tile) {
-    const int64_t rem = tile % per_image;
-    return TileOrigin{tile / per_image, (rem / g.tiles_w) * g.th, (rem % g.tiles_w) * g.tw};
+  // The block's walk over the tiles: a tile's place is carried to the next by additions. Its
+  // row and column from scratch took two 64-bit divisions a tile in every warp, at the top
+  // of the tile where every warp waits: about 2% of the kernel's samples (H100).
+  const gemm::TileStride stride(gridDim.x, int(per_image));
+  auto origin = [&](const gemm::TilePlace& p) {
+    const int row = p.p_tile / int(g.tiles_w), col = p.p_tile - row * int(g.tiles_w);
+    return TileOrigin{p.img, int64_t(row) * g.th, int64_t(col) * g.tw};
   };
   // dy rows of this slice for the tile at o: D[co][px], zeros outside; 16 bytes a copy when
   // rows are whole float4 (the tile's columns start on multiples of 16, so each float4 of a
@@ -1050,8 +1063,9 @@ __global__ __launch_bounds__(kThreads, 1) void fused_backward_kernel(
   };
 
   // dW_pw: each thread an 8 x 8 block (rows tm + 16 i, columns tn + 8 j), summed across all
-  // tiles; kTma: half 1 alone, over all of a tile's pixels; else the two halves of the block
-  // take alternate 4-pixel slices of each tile.
+  // tiles; kTma: half 1 alone, over all of a tile's pixels (half 0 holds each tile's dt in
+  // the same registers); else the two halves of the block take alternate 4-pixel slices of
+  // each tile.
   const int tm = half_tid % WeightTile::kRowLanes, tn = half_tid / WeightTile::kRowLanes;
   float acc_w[WeightTile::TM][WeightTile::TN] = {};
   // db_pw: thread tid sums row bias_row of each dy tile over pixels [bias_begin, bias_end), in
@@ -1070,16 +1084,19 @@ __global__ __launch_bounds__(kThreads, 1) void fused_backward_kernel(
   const int dt_id = kTma ? half_tid : tid;
 
   // Copies in flight, oldest first: dy of the block's first tile, then its window.
+  gemm::TilePlace place(blockIdx.x, stride);
   if (blockIdx.x < tiles) {
-    copy_dy(origin(blockIdx.x));
+    copy_dy(origin(place));
     if constexpr (kTma) {
-      if (tid == 0) issue_window(origin(blockIdx.x));
+      if (tid == 0) issue_window(origin(place));
     } else if (whole_window) {
-      copy_window(origin(blockIdx.x), 0, kCiSlice);
+      copy_window(origin(place), 0, kCiSlice);
     }
   }
   for (int64_t tile = blockIdx.x; tile < tiles; tile += gridDim.x) {
-    const TileOrigin o = origin(tile), next = origin(tile + gridDim.x);
+    const TileOrigin o = origin(place);
+    place.advance(stride);
+    const TileOrigin next = origin(place);
     const bool has_next = tile + gridDim.x < tiles;
     const int64_t col0 = o.ow0 * s.sw - s.pw;
     const int offset = s.w % 4 == 0 ? int(col0 - depthwise::floor_div(col0, 4) * 4) : 0;
@@ -1091,7 +1108,16 @@ __global__ __launch_bounds__(kThreads, 1) void fused_backward_kernel(
     else
       gemm::copy_async_wait<0>();
     __syncthreads();
-    float acc_dt[Dt::TM][Dt::TN] = {};
+    // kTma: half 0's dt goes in acc_w, which only half 1 sums dW_pw in. One 8 x 8 block a
+    // thread instead of two left ptxas 45 more registers (210 of 255) to schedule both GEMMs.
+    float acc_own[kTma ? 1 : Dt::TM][Dt::TN] = {};
+    auto& acc_dt = first_if<kTma>(acc_w, acc_own);
+    static_assert(!kTma || (Dt::TM == WeightTile::TM && Dt::TN == WeightTile::TN), "one register block serves both");
+    if (kTma && half == 0)
+#pragma unroll
+      for (int i = 0; i < Dt::TM; ++i)
+#pragma unroll
+        for (int j = 0; j < Dt::TN; ++j) acc_dt[i][j] = 0.0f;
     if (makes_dt) {
       gemm::multiply_chunk<Dt, false, false, kCoSlice, gemm::kChunkUnroll, kRowPitch>(Ws, D, acc_dt, dt_id);
       // A thread's columns are groups of 4 pixels of one tile row: with rows of whole float4,
@@ -1570,6 +1596,9 @@ class Fused final : public Kernel {
     if (input_space_tile(p).rows == 0) return "the dx pass's dt window exceeds shared memory";
     if (p.n * p.c_in * ((p.h + 15) / 16) * ((p.w + 63) / 64) >= (int64_t(1) << 31))
       return "more dx tiles than a grid holds (2^31 - 1 blocks)";
+    const Geometry g = make_geometry(s, kBackwardXFloats, kCiSlice, kBackwardRun);
+    if (g.tiles_h * g.tiles_w >= (int64_t(1) << 31) || p.n >= (int64_t(1) << 31))
+      return "more backward tiles an image, or more images, than the backward's 32-bit tile walk counts";
     return {};
   }
 
