@@ -17,6 +17,7 @@
 #include <cstdint>
 
 #include "kernels/common/async_copy.cuh"
+#include "kernels/common/tile_walk.cuh"
 
 namespace dsconv::gemm {
 
@@ -208,28 +209,6 @@ struct ColumnContiguousTile {
           copy_async_4(dst + e, valid ? src + e : g, valid);
         }
       }
-    }
-  }
-};
-
-// A persistent worker's walk over the (image, pixel tile) pairs, whose linear index
-// img * p_tiles + p_tile steps by `workers`. The step is split once into whole images and
-// pixel tiles, so that each advance is two additions and a carry instead of a division.
-struct TileStride {
-  int step_images, step_p_tiles;  // workers / p_tiles, workers % p_tiles
-  int p_tiles;                    // pixel tiles an image
-  __device__ TileStride(int workers, int p_tiles_)
-      : step_images(workers / p_tiles_), step_p_tiles(workers % p_tiles_), p_tiles(p_tiles_) {}
-};
-struct TilePlace {
-  int img, p_tile;
-  __device__ TilePlace(int index, const TileStride& s) : img(index / s.p_tiles), p_tile(index % s.p_tiles) {}
-  __device__ void advance(const TileStride& s) {
-    img += s.step_images;
-    p_tile += s.step_p_tiles;
-    if (p_tile >= s.p_tiles) {
-      p_tile -= s.p_tiles;
-      ++img;
     }
   }
 };
