@@ -969,9 +969,10 @@ __global__ __launch_bounds__(kThreads, 1) void fused_backward_kernel(
   struct TileOrigin {
     int64_t img, oh0, ow0;
   };
-  // The block's walk over the tiles: a tile's place is carried to the next by additions. Its
-  // row and column from scratch took two 64-bit divisions a tile in every warp, at the top
-  // of the tile where every warp waits: about 2% of the kernel's samples (H100).
+  // The block's walk over the tiles: a tile's place is carried to the next by additions.
+  // Placing this tile and the next from scratch took four 64-bit divisions a tile in every
+  // warp, at the top of the tile where every warp waits: about 2% of the kernel's samples
+  // (H100). One 32-bit division by the tile columns is left.
   const gemm::TileStride stride(gridDim.x, int(per_image));
   auto origin = [&](const gemm::TilePlace& p) {
     const int row = p.p_tile / int(g.tiles_w), col = p.p_tile - row * int(g.tiles_w);
