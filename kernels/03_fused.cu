@@ -1600,8 +1600,8 @@ class Fused final : public Kernel {
     if (p.n * p.c_in * ((p.h + 15) / 16) * ((p.w + 63) / 64) >= (int64_t(1) << 31))
       return "more dx tiles than a grid holds (2^31 - 1 blocks)";
     const Geometry g = make_geometry(s, kBackwardXFloats, kCiSlice, kBackwardRun);
-    if (g.tiles_h * g.tiles_w >= (int64_t(1) << 31) || p.n >= (int64_t(1) << 31))
-      return "more backward tiles an image, or more images, than the backward's 32-bit tile walk counts";
+    if (g.tiles_h * g.tiles_w >= (int64_t(1) << 31))
+      return "more backward tiles an image than the backward's 32-bit tile walk counts (2^31 - 1)";
     return {};
   }
 
