@@ -879,6 +879,8 @@ struct BackwardLayout {
   static constexpr size_t bytes() { return sizeof(float) * kFloats; }
   static_assert(kX % 32 == 0 && kDW % 4 == 0, "X a 128-byte aligned TMA destination, DW rows of whole float4");
   static_assert(!kTma || kCiSlice * kMaxWeightSlots <= kCoSlice * kRowPitch, "the dW_dw sums fit D's space");
+  // sm_90 lets a block have 227 KB of shared memory, the kernel's static barriers included.
+  static_assert(bytes() + 1024 <= 227 * 1024, "the layout and 1 KB of static shared memory fit a block");
 };
 
 // tma_blocks' window comes in two boxes of 32 channels, each on its own mbarrier: the dW_dw
