@@ -5,7 +5,7 @@
 #   -> the verify suite under compute-sanitizer (memcheck, racecheck)
 #   -> a quick benchmark of the seed shape
 # and a summary table last. Logs and JSON go to $OUT (or out/gpu-check), tarred into one
-# file.
+# file, which is refreshed after every stage.
 #
 # Usage: scripts/gpu-check.sh [STAGE ...]
 #   stages: build test verify cases sanitize bench sweeps (default: all but sweeps)
@@ -42,6 +42,10 @@ run_stage() {
   local verdict="ok"
   if [ "$rc" -ne "$expected" ]; then verdict="FAILED (exit $rc, expected $expected)"; overall=1; fi
   summary+=("$(printf '%-22s %-34s %6ss' "$name" "$verdict" $((SECONDS - start)))")
+  # The logs so far, in the one file a cut-off run still brings back (a remote run returns
+  # only a few files, and a run stopped at its time limit never reaches the final tar).
+  printf '%s\n' "${summary[@]}" > "$logs/summary.txt"
+  tar -czf "$out/gpu-check-logs.tgz" -C "$out" gpu-check
   return 0
 }
 
