@@ -50,7 +50,10 @@
 // its own product), meeting again for the dW_dw pass; the taps, staged in shared memory, no
 // longer hold registers for the whole launch: 4.00 ms for this kernel, 4.77 with dx, against
 // 4.20 and 4.97 in the same process. One 8 x 8 register block a thread for both halves'
-// products (dt in half 0, dW_pw's sums in half 1): 3.85 and 4.62 (b660726).
+// products (dt in half 0, dW_pw's sums in half 1): 3.85 and 4.62 (b660726). dt out of a
+// tile of its own by one TMA store, half 0 no longer stalled on its stores, and the window in
+// two boxes of 32 channels, the first issued halfway through the dW_dw pass: 4.58 / 4.59 ms
+// with dx against 4.63 / 4.66 in the same process.
 // Before, dW_pw went through the engine, which wanted dy copied a second time, transposed,
 // with 4-byte copies: 10.35 ms with dx.
 // Per-block partial sums go to scratch memory and are added in a fixed order by a second
@@ -832,17 +835,6 @@ using WeightTile = gemm::WeightGradTile;
 constexpr int kRowPitch = kPixels + 4;
 static_assert(WeightTile::BM == kCoSlice && WeightTile::BN == kCiSlice, "the weight-gradient tile is a slice's W");
 
-constexpr size_t backward_smem_floats() {
-  return size_t(kCoSlice) * kCiSlice            // Ws: W slice [co][ci]
-         + size_t(kCoSlice) * kRowPitch         // D: dy tile [co][px]
-         + size_t(kCiSlice) * kRowPitch         // T: t tile [ci][px], then the dt tile
-         + kBackwardXFloats                     // X: x window
-         + size_t(kCiSlice) * kMaxWeightSlots;  // DW: dW_dw and db_dw sums of this block
-}
-
-static_assert((backward_smem_floats() - size_t(kCiSlice) * kMaxWeightSlots) % 4 == 0,
-              "DW, the last region, starts on a float4: it holds StagedTaps rows");
-
 struct BackwardSlice {
   int64_t ci0, co0;
   bool first_co, last_co, bias_pw;  // bias_pw: this launch sums dy for db_pw
@@ -860,7 +852,6 @@ enum class BackwardWindows {
 constexpr int kUnitRows = 4, kUnitCols = 32;                           // the unit tile
 constexpr int kBlockCols = kUnitCols / depthwise_tma::kColsPerThread;  // 4 x 4 blocks along a tile row
 constexpr int kBlockPasses = kCiSlice * kBlockCols / kThreads;         // blocks a thread, of fixed channels
-constexpr int kTPasses = kCiSlice * kBlockCols / kHalfThreads;         // the same in half 1's t pass
 static_assert(kUnitRows * kUnitCols == kPixels && kCiSlice * kBlockCols % kThreads == 0,
               "whole 4 x 4 blocks, the same number for every thread");
 template <int KH, int KW>
@@ -868,6 +859,36 @@ using BackwardWindow = depthwise_tma::Window<KH, KW, kUnitRows, kUnitCols>;  // 
 template <int KH, int KW>                                                    // a channel's
 constexpr int kBackwardWindowFloats = BackwardWindow<KH, KW>::kRows* BackwardWindow<KH, KW>::kCols;
 static_assert(kCiSlice * kBackwardWindowFloats<3, 3> <= kBackwardXFloats, "a 3 x 3 box fits X");
+// The backward block's shared memory, in floats from a 128-byte aligned base. tma_blocks
+// gives dt a tile of its own (DT), unpadded as a TMA store reads it, which half 0 fills while
+// half 1 still reads t: room made by sizing X to the box and DW to the staged taps (the dW_dw
+// sums go to D's space once the loop is over). 226 KB of the 227 a block may have (H100).
+// Else dt takes t's place after the dW_pw GEMM.
+template <int KH, int KW, bool kTma>
+struct BackwardLayout {
+  static constexpr int kWs = 0;                         // W slice [co][ci]
+  static constexpr int kD = kWs + kCoSlice * kCiSlice;  // dy tile [co][px]
+  static constexpr int kT = kD + kCoSlice * kRowPitch;  // t tile [ci][px]
+  static constexpr int kX = kT + kCiSlice * kRowPitch;  // x window
+  static constexpr int kXFloats = kTma ? kCiSlice * kBackwardWindowFloats<KH, KW> : kBackwardXFloats;
+  static constexpr int kDT = kTma ? kX + kXFloats : kT;  // dt tile [ci][px], rows kDtPitch apart
+  static constexpr int kDtPitch = kTma ? kPixels : kRowPitch;
+  static constexpr int kDW = kX + kXFloats + (kTma ? kCiSlice * kPixels : 0);  // staged taps, or dW_dw sums
+  static constexpr int kDWFloats = kTma ? kCiSlice * StagedTaps<KH, KW>::kStride : kCiSlice * kMaxWeightSlots;
+  static constexpr int kFloats = kDW + kDWFloats;
+  static constexpr size_t bytes() { return sizeof(float) * kFloats; }
+  static_assert(kX % 32 == 0 && kDW % 4 == 0, "X a 128-byte aligned TMA destination, DW rows of whole float4");
+  static_assert(!kTma || kCiSlice * kMaxWeightSlots <= kCoSlice * kRowPitch, "the dW_dw sums fit D's space");
+  // sm_90 lets a block have 227 KB of shared memory, the kernel's static barriers included.
+  static_assert(bytes() + 1024 <= 227 * 1024, "the layout and 1 KB of static shared memory fit a block");
+};
+
+// tma_blocks' window comes in two boxes of 32 channels, each on its own mbarrier: the dW_dw
+// pass frees the first half of X halfway through, and the next tile's first box is issued
+// then; the t pass starts on it while the second lands.
+constexpr int kWindowParts = 2, kPartChannels = kCiSlice / kWindowParts;
+constexpr int kBlockPassesAPart = kBlockPasses / kWindowParts;
+static_assert(kBlockPassesAPart * kWindowParts == kBlockPasses, "a pass's channels are all in one box");
 
 // Channel ci's 4 x 4 block at column block tx of the tile, tma_blocks: t into T (bias first,
 // then the taps in for_each_tap's order), the taps from `taps` (StagedTaps).
@@ -893,14 +914,14 @@ __device__ __forceinline__ void t_block(const float* __restrict__ X, float* __re
 // Adds the same block's shares of dW_dw (sum of x * dt under each tap) and of db_dw (sum of
 // dt) to grad, tma_blocks: grad[tap] for each tap, then grad[taps] the dt sum.
 template <int KH, int KW>
-__device__ __forceinline__ void weight_grad_block(const float* __restrict__ X, const float* __restrict__ DT, int ci,
-                                                  int tx, float (&grad)[KH * KW + 1]) {
+__device__ __forceinline__ void weight_grad_block(const float* __restrict__ X, const float* __restrict__ DT,
+                                                  int dt_pitch, int ci, int tx, float (&grad)[KH * KW + 1]) {
   float d[kUnitRows][depthwise_tma::kColsPerThread];
   float dt_sum = 0.0f;
 #pragma unroll
   for (int o = 0; o < kUnitRows; ++o) {
     *reinterpret_cast<float4*>(d[o]) =
-        *reinterpret_cast<const float4*>(&DT[ci * kRowPitch + o * kUnitCols + depthwise_tma::kColsPerThread * tx]);
+        *reinterpret_cast<const float4*>(&DT[ci * dt_pitch + o * kUnitCols + depthwise_tma::kColsPerThread * tx]);
     dt_sum += (d[o][0] + d[o][1]) + (d[o][2] + d[o][3]);
   }
   depthwise_tma::for_each_tap<BackwardWindow<KH, KW>, kUnitRows>(
@@ -920,21 +941,22 @@ __device__ __forceinline__ auto& first_if(A& a, B& b) {
 
 template <int KH, int KW, BackwardWindows kWindows>
 __global__ __launch_bounds__(kThreads, 1) void fused_backward_kernel(
-    const __grid_constant__ CUtensorMap x_map, ConvShape s, Geometry g, BackwardSlice slice,
-    const float* __restrict__ x, const float* __restrict__ w_dw, const float* __restrict__ b_dw,
+    const __grid_constant__ CUtensorMap x_map, const __grid_constant__ CUtensorMap dt_map, ConvShape s, Geometry g,
+    BackwardSlice slice, const float* __restrict__ x, const float* __restrict__ w_dw, const float* __restrict__ b_dw,
     const float* __restrict__ w_pw, const float* __restrict__ dy, float* __restrict__ dt_out,
     float* __restrict__ partial_dw_pw, float* __restrict__ partial_db_pw, float* __restrict__ partial_dw_dw,
     float* __restrict__ partial_db_dw) {
   constexpr bool kTma = kWindows == BackwardWindows::tma_blocks;
   constexpr bool kUnitTile = kWindows == BackwardWindows::unit_tile;
   extern __shared__ __align__(128) float backward_smem[];  // 128: X is a TMA destination
-  __shared__ uint64_t window_full;                         // kTma: the tile's window has landed
-  float* Ws = backward_smem;
-  float* D = Ws + kCoSlice * kCiSlice;
-  float* T = D + kCoSlice * kRowPitch;  // t, then dt (DT): the tile's pixels at the same places
-  float* DT = T;
-  float* X = T + kCiSlice * kRowPitch;
-  float* DW = X + kBackwardXFloats;
+  __shared__ uint64_t window_full[kWindowParts];           // kTma: a box of the tile's window has landed
+  using L = BackwardLayout<KH, KW, kTma>;
+  float* Ws = backward_smem + L::kWs;
+  float* D = backward_smem + L::kD;
+  float* T = backward_smem + L::kT;
+  float* DT = backward_smem + L::kDT;  // else than kTma t's place: the tile's pixels at the same places
+  float* X = backward_smem + L::kX;
+  float* DW = backward_smem + L::kDW;
   const int tid = threadIdx.x;
   const int taps = s.kh * s.kw, slots = taps + 1;
   const int co_count = int(min64(kCoSlice, s.c_out - slice.co0)), ci_count = int(min64(kCiSlice, s.c_in - slice.ci0));
@@ -961,7 +983,7 @@ __global__ __launch_bounds__(kThreads, 1) void fused_backward_kernel(
   gemm::copy_async_commit();
   if constexpr (kTma) {
     if (tid == 0) {
-      tma::barrier_init(&window_full, 1);  // the issuer's arrival + the box's bytes
+      for (auto& full : window_full) tma::barrier_init(&full, 1);  // the issuer's arrival + the box's bytes
       tma::barrier_init_fence();
     }
   }
@@ -1012,21 +1034,22 @@ __global__ __launch_bounds__(kThreads, 1) void fused_backward_kernel(
     copy_x_window(X, x, s, g, o.img, slice.ci0 + c_first, count, o.oh0, o.ow0, tid);
     gemm::copy_async_commit();
   };
-  // kTma: the whole window of the tile at o, from W::kOffset columns left of its first input
-  // column (one thread issues it); window_phase is the parity of the box in hand.
+  // kTma: box `part` of the window of the tile at o, from W::kOffset columns left of its first
+  // input column (one thread issues it); window_phase is the parity of the boxes in hand.
   uint32_t window_phase = 0;
-  auto issue_window = [&](TileOrigin o) {
+  auto issue_window_part = [&](TileOrigin o, int part) {
     if constexpr (kTma) {
       using W = BackwardWindow<KH, KW>;
-      tma::barrier_arrive_expect_bytes(&window_full, uint32_t(kCiSlice * W::kRows * W::kCols * sizeof(float)));
-      tma::load_box(X, &x_map, int(o.ow0) - s.pw - W::kOffset, int(o.oh0) - s.ph, int(slice.ci0), int(o.img),
-                    &window_full);
+      constexpr int kPartFloats = kPartChannels * W::kRows * W::kCols;
+      tma::barrier_arrive_expect_bytes(&window_full[part], uint32_t(kPartFloats * sizeof(float)));
+      tma::load_box(X + part * kPartFloats, &x_map, int(o.ow0) - s.pw - W::kOffset, int(o.oh0) - s.ph,
+                    int(slice.ci0) + part * kPartChannels, int(o.img), &window_full[part]);
     }
   };
-  auto await_window = [&] {
-    tma::barrier_wait(&window_full, window_phase);
-    window_phase ^= 1;
+  auto issue_window = [&](TileOrigin o) {
+    for (int part = 0; part < kWindowParts; ++part) issue_window_part(o, part);
   };
+  auto await_window_part = [&](int part) { tma::barrier_wait(&window_full[part], window_phase); };
   // kTma: fn(pass, ci, tx) for each 4 x 4 block of the slice's channels, shared by `threads`
   // threads of which this is thread `id`, `passes` blocks each. The 8 blocks of a channel are
   // 8 consecutive lanes, and a thread's pass-th block is of the same channel every tile.
@@ -1084,6 +1107,11 @@ __global__ __launch_bounds__(kThreads, 1) void fused_backward_kernel(
   using Dt = std::conditional_t<kTma, SplitDtTile, DtTile>;
   const bool makes_dt = !kTma || half == 0;
   const int dt_id = kTma ? half_tid : tid;
+  // kTma, first C_out slice: dt leaves through DT as one TMA store a tile, which no thread
+  // waits for. From registers, half 0's stores took about 6,000 of a tile's 30,000 cycles
+  // (clock64 phase timings, docs/performance-notes.md). The later slices add to it from
+  // registers.
+  const bool dt_by_tma = kTma && slice.first_co;
 
   // Copies in flight, oldest first: dy of the block's first tile, then its window.
   gemm::TilePlace place(blockIdx.x, stride);
@@ -1109,6 +1137,7 @@ __global__ __launch_bounds__(kThreads, 1) void fused_backward_kernel(
       gemm::copy_async_wait<1>();  // dy; the window may still be in flight
     else
       gemm::copy_async_wait<0>();
+    if (dt_by_tma && tid == 0) tma::store_wait_read();  // the last tile's DT is read out
     __syncthreads();
     // kTma: half 0's dt goes in acc_w, which only half 1 sums dW_pw in. One 8 x 8 block a
     // thread instead of two took the kernel from 247 registers to 210, room that ptxas spends
@@ -1123,6 +1152,8 @@ __global__ __launch_bounds__(kThreads, 1) void fused_backward_kernel(
         for (int j = 0; j < Dt::TN; ++j) acc_dt[i][j] = 0.0f;
     if (makes_dt) {
       gemm::multiply_chunk<Dt, false, false, kCoSlice, gemm::kChunkUnroll, kRowPitch>(Ws, D, acc_dt, dt_id);
+    }
+    if (makes_dt && !dt_by_tma) {
       // A thread's columns are groups of 4 pixels of one tile row: with rows of whole float4,
       // each group is all inside the image or all outside, and goes out as one float4.
       float* const dt_tile = dt_out + (o.img * s.c_in + slice.ci0) * plane + o.oh0 * s.wo + o.ow0;
@@ -1162,22 +1193,41 @@ __global__ __launch_bounds__(kThreads, 1) void fused_backward_kernel(
       }
     }
 
-    // 2. t, recomputed from the x window, into T.
+    // 2. t, recomputed from the x window, into T (kTma: half 1, which goes on to dW_pw, step 3,
+    // while half 0 puts dt into DT for the TMA store and the dW_dw pass).
     if constexpr (kTma) {
       if (half == 1) {
-        await_window();
-        for_each_block(std::integral_constant<int, kTPasses>{}, half_tid, kHalfThreads,
-                       [&](int, int ci, int tx) { t_block<KH, KW>(X, T, DW, ci, tx); });
+        constexpr int kTPasses = 2 * kBlockPasses, kTPassesAPart = kTPasses / kWindowParts;
+        for_each_block(std::integral_constant<int, kTPasses>{}, half_tid, kHalfThreads, [&](int pass, int ci, int tx) {
+          if (pass % kTPassesAPart == 0) await_window_part(pass / kTPassesAPart);
+          t_block<KH, KW>(X, T, DW, ci, tx);
+        });
+        window_phase ^= 1;
         tma::sync_threads(1, kHalfThreads);  // t is complete
         // The last C_out slice reads the window again for dW_dw; the others are done with it.
         if (!slice.last_co && has_next && half_tid == 0) issue_window(next);
         __syncwarp();  // the issuing lane rejoins its warp
+        gemm::multiply_k_rows<kRowPitch, kPixels, 1>(D + tm * kRowPitch, T + tn * kRowPitch, 0, acc_w);  // step 3
       } else {
-        // Half 0 meets a named barrier of its own, so that each thread meets as many
-        // barriers a tile. Only for compute-sanitizer: its racecheck (CUDA 13.0) reported
-        // hazards across every later block barrier without it (194, all results correct),
-        // and none with it. Within 0.03 ms of the version without (H100).
+        if (slice.last_co || dt_by_tma) {
+#pragma unroll
+          for (int i = 0; i < Dt::TM; ++i)
+#pragma unroll
+            for (int jg = 0; jg < Dt::kGroupsN; ++jg)
+              *reinterpret_cast<float4*>(&DT[Dt::row(dt_id, i) * L::kDtPitch + Dt::col_group(dt_id, jg)]) =
+                  make_float4(acc_dt[i][4 * jg], acc_dt[i][4 * jg + 1], acc_dt[i][4 * jg + 2], acc_dt[i][4 * jg + 3]);
+          tma::fence_shared_for_async();  // DT's writes, visible to the TMA store
+        }
+        // DT is complete. Met every tile, DT or not: with a named barrier a tile in each half,
+        // each thread meets as many barriers a tile, without which compute-sanitizer's
+        // racecheck (CUDA 13.0) reported hazards across every later block barrier (194, all
+        // results correct).
         tma::sync_threads(2, kHalfThreads);
+        if (dt_by_tma && half_tid == 0) {
+          tma::store_box(&dt_map, DT, int(o.ow0), int(o.oh0), int(slice.ci0), int(o.img));
+          tma::store_commit();
+        }
+        __syncwarp();  // the issuing lane rejoins its warp
       }
     } else
       for_each_run(o, false, [&](int ci, int run, const float* window) {
@@ -1192,12 +1242,10 @@ __global__ __launch_bounds__(kThreads, 1) void fused_backward_kernel(
         for (int q = 0; q < kBackwardRun; ++q) T[ci * kRowPitch + run_pixel<kBackwardRun>(run, q)] = t[q];
       });
 
-    // 3. dW_pw += dy t^T over the tile's pixels; db_pw from the same dy, pixel by pixel.
-    if constexpr (kTma) {
-      if (half == 1) gemm::multiply_k_rows<kRowPitch, kPixels, 1>(D + tm * kRowPitch, T + tn * kRowPitch, 0, acc_w);
-    } else {
+    // 3. dW_pw += dy t^T over the tile's pixels (kTma: half 1, in step 2); db_pw from the same
+    // dy, pixel by pixel.
+    if constexpr (!kTma)
       gemm::multiply_k_rows<kRowPitch, kPixels, 2>(D + tm * kRowPitch, T + tn * kRowPitch, half, acc_w);
-    }
     if (sums_bias)
 #pragma unroll 4
       for (int px = bias_begin; px < bias_end; px += 4) {
@@ -1213,25 +1261,32 @@ __global__ __launch_bounds__(kThreads, 1) void fused_backward_kernel(
       continue;
     }
 
-    // 4. dt into T's place, for dW_dw, a float4 a column group.
-    if (makes_dt)
+    // 4. dt into T's place, for dW_dw, a float4 a column group (kTma: DT, in step 2).
+    if (makes_dt && !kTma)
 #pragma unroll
       for (int i = 0; i < Dt::TM; ++i)
 #pragma unroll
         for (int jg = 0; jg < Dt::kGroupsN; ++jg)
-          *reinterpret_cast<float4*>(&DT[Dt::row(dt_id, i) * kRowPitch + Dt::col_group(dt_id, jg)]) =
+          *reinterpret_cast<float4*>(&DT[Dt::row(dt_id, i) * L::kDtPitch + Dt::col_group(dt_id, jg)]) =
               make_float4(acc_dt[i][4 * jg], acc_dt[i][4 * jg + 1], acc_dt[i][4 * jg + 2], acc_dt[i][4 * jg + 3]);
-    __syncthreads();
+    if (!kTma) __syncthreads();
 
     // 5. dW_dw and db_dw from the window and dt. The 8 runs of a channel are 8 consecutive
     // lanes, all active together: each tap's sum is reduced there and the first adds it to the
     // block's total (one writer each). The 4 x 4 blocks (kTma) add to block_grad.
     if constexpr (kTma) {
-      if (half == 0) await_window();  // landed before half 1's t pass; awaited for its visibility here
-      for_each_block(std::integral_constant<int, kBlockPasses>{}, tid, kThreads,
-                     [&](int pass, int ci, int tx) { weight_grad_block<KH, KW>(X, DT, ci, tx, block_grad[pass]); });
-      __syncthreads();
-      if (has_next && tid == 0) issue_window(next);  // lands during the next dt GEMM
+      // Each box is free once every thread is done with its channels.
+      if (half == 0) {  // landed before half 1's t pass; awaited for their visibility here
+        for (int part = 0; part < kWindowParts; ++part) await_window_part(part);
+        window_phase ^= 1;
+      }
+      for_each_block(std::integral_constant<int, kBlockPasses>{}, tid, kThreads, [&](int pass, int ci, int tx) {
+        weight_grad_block<KH, KW>(X, DT, L::kDtPitch, ci, tx, block_grad[pass]);
+        if ((pass + 1) % kBlockPassesAPart == 0) {
+          __syncthreads();
+          if (has_next && tid == 0) issue_window_part(next, pass / kBlockPassesAPart);
+        }
+      });
       continue;
     }
     for_each_run(o, whole_window, [&](int ci, int run, const float* window) {
@@ -1243,7 +1298,7 @@ __global__ __launch_bounds__(kThreads, 1) void fused_backward_kernel(
 #pragma unroll
       for (int q = 0; q < kBackwardRun; ++q) {
         t[q] = 0.0f;
-        dtv[q] = DT[ci * kRowPitch + run_pixel<kBackwardRun>(run, q)];
+        dtv[q] = DT[ci * L::kDtPitch + run_pixel<kBackwardRun>(run, q)];
       }
       const unsigned lanes = __activemask();
       auto add = [&](int slot, float v) {
@@ -1261,6 +1316,7 @@ __global__ __launch_bounds__(kThreads, 1) void fused_backward_kernel(
     if (whole_window && has_next) copy_window(next, 0, kCiSlice);  // lands during the next dt GEMM
   }
   gemm::copy_async_wait<0>();
+  if (dt_by_tma && tid == 0) tma::store_wait_read();
   __syncthreads();
 
   // Partials of this block, laid out [output][block] for reduce_partials. Else than kTma, the
@@ -1288,7 +1344,8 @@ __global__ __launch_bounds__(kThreads, 1) void fused_backward_kernel(
     if (sums_bias && half == 0) write_db_pw(bias_sum + T[bias_row]);
   }
   if (slice.last_co) {
-    if constexpr (kTma)  // block_grad into DW: a channel's 8 lanes reduced, the first writes
+    float* sums = kTma ? D : DW;  // kTma: DW holds only the taps; D is free
+    if constexpr (kTma)           // block_grad into sums: a channel's 8 lanes reduced, the first writes
 #pragma unroll
       for (int pass = 0; pass < kBlockPasses; ++pass) {
         const int item = pass * kThreads + tid, ci = item / kBlockCols;
@@ -1297,13 +1354,13 @@ __global__ __launch_bounds__(kThreads, 1) void fused_backward_kernel(
           float v = block_grad[pass][slot];
 #pragma unroll
           for (int off = kBlockCols / 2; off > 0; off /= 2) v += __shfl_down_sync(0xffffffffu, v, off, kBlockCols);
-          if (item % kBlockCols == 0) DW[ci * kMaxWeightSlots + slot] = v;
+          if (item % kBlockCols == 0) sums[ci * kMaxWeightSlots + slot] = v;
         }
       }
     __syncthreads();
     for (int idx = tid; idx < ci_count * slots; idx += kThreads) {
       const int ci = idx / slots, slot = idx % slots;
-      const float v = DW[ci * kMaxWeightSlots + slot];
+      const float v = sums[ci * kMaxWeightSlots + slot];
       if (slot < taps)
         partial_dw_dw[((slice.ci0 + ci) * taps + slot) * blocks + blockIdx.x] = v;
       else if (partial_db_dw)
@@ -1505,35 +1562,41 @@ struct LaunchFusedBackward {
   // The run-time kernel size has neither unit-tile nor TMA variant.
   static constexpr bool kCompileTimeTaps = KH * KW > 0;
   using Window = BackwardWindow<KH, KW>;
+  using Layout = BackwardLayout<KH, KW, false>;
+  using TmaLayout = BackwardLayout<KH, KW, true>;
   static void run(const Plan& q, const DeviceTensors& d, BackwardSlice slice, cudaStream_t st) {
     const ConvShape& s = q.s;
-    const size_t smem = backward_smem_floats() * sizeof(float);
     const unsigned grid = unsigned(q.backward_grid);
-    CUtensorMap x_map{};  // read by the TMA variant only
-    auto launch = [&](auto kernel) {
-      kernel<<<grid, kThreads, smem, st>>>(x_map, s, q.backward_geometry, slice, d.x, d.w_dw, d.b_dw, d.w_pw, d.dy,
-                                           q.dt, q.partial_dw_pw, q.partial_db_pw, q.partial_dw_dw, q.partial_db_dw);
+    CUtensorMap x_map{}, dt_map{};  // read by the TMA variant only
+    auto launch = [&](auto kernel, size_t smem) {
+      kernel<<<grid, kThreads, smem, st>>>(x_map, dt_map, s, q.backward_geometry, slice, d.x, d.w_dw, d.b_dw, d.w_pw,
+                                           d.dy, q.dt, q.partial_dw_pw, q.partial_db_pw, q.partial_dw_dw,
+                                           q.partial_db_dw);
       DSCONV_LAUNCH_CHECK();
     };
     if constexpr (kCompileTimeTaps) {
-      if (q.backward_windows == BackwardWindows::tma_blocks && reinterpret_cast<uintptr_t>(d.x) % 16 == 0) {
+      if (q.backward_windows == BackwardWindows::tma_blocks && reinterpret_cast<uintptr_t>(d.x) % 16 == 0 &&
+          reinterpret_cast<uintptr_t>(q.dt) % 16 == 0) {
         x_map = tma::make_box_map(d.x, {uint64_t(s.w), uint64_t(s.h), uint64_t(s.c_in), uint64_t(s.n)},
-                                  {uint32_t(Window::kCols), uint32_t(Window::kRows), uint32_t(kCiSlice), 1});
-        return launch(fused_backward_kernel<KH, KW, BackwardWindows::tma_blocks>);
+                                  {uint32_t(Window::kCols), uint32_t(Window::kRows), uint32_t(kPartChannels), 1});
+        dt_map = tma::make_box_map(q.dt, {uint64_t(s.wo), uint64_t(s.ho), uint64_t(s.c_in), uint64_t(s.n)},
+                                   {uint32_t(kUnitCols), uint32_t(kUnitRows), uint32_t(kCiSlice), 1});
+        return launch(fused_backward_kernel<KH, KW, BackwardWindows::tma_blocks>, TmaLayout::bytes());
       }
       if (q.backward_windows != BackwardWindows::copied)
-        return launch(fused_backward_kernel<KH, KW, BackwardWindows::unit_tile>);
+        return launch(fused_backward_kernel<KH, KW, BackwardWindows::unit_tile>, Layout::bytes());
     }
-    launch(fused_backward_kernel<KH, KW, BackwardWindows::copied>);
+    launch(fused_backward_kernel<KH, KW, BackwardWindows::copied>, Layout::bytes());
   }
   static void prepare() {
-    const int bytes = int(backward_smem_floats() * sizeof(float));
-    DSCONV_CUDA_CHECK(cudaFuncSetAttribute(fused_backward_kernel<KH, KW, BackwardWindows::copied>,
-                                           cudaFuncAttributeMaxDynamicSharedMemorySize, bytes));
-    if constexpr (kCompileTimeTaps)
-      for (const auto kernel : {fused_backward_kernel<KH, KW, BackwardWindows::unit_tile>,
-                                fused_backward_kernel<KH, KW, BackwardWindows::tma_blocks>})
-        DSCONV_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes));
+    auto allow = [](auto kernel, size_t bytes) {
+      DSCONV_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(bytes)));
+    };
+    allow(fused_backward_kernel<KH, KW, BackwardWindows::copied>, Layout::bytes());
+    if constexpr (kCompileTimeTaps) {
+      allow(fused_backward_kernel<KH, KW, BackwardWindows::unit_tile>, Layout::bytes());
+      allow(fused_backward_kernel<KH, KW, BackwardWindows::tma_blocks>, TmaLayout::bytes());
+    }
   }
   // Whether the TMA variant can take s (x's alignment is checked at launch).
   static bool tma_usable(const ConvShape& s) {

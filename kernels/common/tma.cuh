@@ -1,5 +1,5 @@
-// Tensor Memory Accelerator (TMA) tile loads and the shared-memory barriers (mbarrier) that
-// say when they have landed; sm_90+.
+// Tensor Memory Accelerator (TMA) tile loads, the shared-memory barriers (mbarrier) that
+// say when they have landed, and tile stores; sm_90+.
 //
 // Why: with cp.async every thread issues its share of a tile's copies - addresses, bounds
 // tests and predicates, several hundred instructions a warp per 32 KB tile - and the block
@@ -84,6 +84,32 @@ __device__ __forceinline__ void load_box(void* dst, const CUtensorMap* map, int 
       "[%6];" ::"r"(shared_address(dst)),
       "l"(reinterpret_cast<uint64_t>(map)), "r"(c0), "r"(c1), "r"(c2), "r"(c3), "r"(shared_address(bar))
       : "memory"));
+}
+
+// Makes this thread's shared-memory writes visible to the TMA unit (the async proxy): each
+// writer runs it before the barrier after which one thread issues store_box.
+__device__ __forceinline__ void fence_shared_for_async() {
+  DSCONV_TMA_ONLY(asm volatile("fence.proxy.async.shared::cta;" ::: "memory"));
+}
+
+// Stores `src`, densely packed, as the box of a rank-4 `map` whose first element is at (c0,
+// c1, c2, c3); elements outside the tensor are not written. The store joins this thread's
+// open bulk group: store_commit() closes it.
+__device__ __forceinline__ void store_box(const CUtensorMap* map, const void* src, int c0, int c1, int c2, int c3) {
+  DSCONV_TMA_ONLY(
+      asm volatile("cp.async.bulk.tensor.4d.global.shared::cta.bulk_group [%0, {%2, %3, %4, %5}], [%1];" ::"l"(
+                       reinterpret_cast<uint64_t>(map)),
+                   "r"(shared_address(src)), "r"(c0), "r"(c1), "r"(c2), "r"(c3)
+                   : "memory"));
+}
+__device__ __forceinline__ void store_commit() {
+  DSCONV_TMA_ONLY(asm volatile("cp.async.bulk.commit_group;" ::: "memory"));
+}
+// Waits until every store this thread committed has read its shared memory, which may then
+// be written again (the global writes may still be in flight; they are done by the kernel's
+// end).
+__device__ __forceinline__ void store_wait_read() {
+  DSCONV_TMA_ONLY(asm volatile("cp.async.bulk.wait_group.read 0;" ::: "memory"));
 }
 
 // A named barrier for `threads` threads (a multiple of 32): lets part of a block meet
