@@ -852,6 +852,16 @@ enum class BackwardWindows {
 constexpr int kUnitRows = 4, kUnitCols = 32;                           // the unit tile
 constexpr int kBlockCols = kUnitCols / depthwise_tma::kColsPerThread;  // 4 x 4 blocks along a tile row
 constexpr int kBlockPasses = kCiSlice * kBlockCols / kThreads;         // blocks a thread, of fixed channels
+// Half 0 is done with dt long before half 1 is done with dW_pw: at 16,500 and 25,800 cycles of
+// a 30,100-cycle tile (clock64 phase timings, docs/performance-notes.md), as half 1 first
+// waits for the window and makes t. So half 0 then takes dW_pw over the tile's pixels from
+// kHalf1Pixels on, in the registers dt has left, once half 1 has made t, and hands its sums
+// to half 1 through T at the tile's end: a fixed split and a fixed order of addition, so
+// still deterministic. With half 0 taking 16, 24, 32, 40, 48 or 64 of the 128 pixels, the
+// fused kernel took 3.804, 3.778, 3.752, 3.751, 3.777 and 3.830 ms against 3.814 to 3.819
+// with none (H100, KernelBench shape, two calls; that build signalled t by a named barrier,
+// which racecheck cannot follow).
+constexpr int kHalf1Pixels = 96;
 static_assert(kUnitRows * kUnitCols == kPixels && kCiSlice * kBlockCols % kThreads == 0,
               "whole 4 x 4 blocks, the same number for every thread");
 template <int KH, int KW>
@@ -950,6 +960,9 @@ __global__ __launch_bounds__(kThreads, 1) void fused_backward_kernel(
   constexpr bool kUnitTile = kWindows == BackwardWindows::unit_tile;
   extern __shared__ __align__(128) float backward_smem[];  // 128: X is a TMA destination
   __shared__ uint64_t window_full[kWindowParts];           // kTma: a box of the tile's window has landed
+  // kTma: half 1 has made the tile's t. An mbarrier, which racecheck follows, where a named
+  // barrier that half 1 arrives at and half 0 waits on drew false hazards.
+  __shared__ uint64_t t_done;
   using L = BackwardLayout<KH, KW, kTma>;
   float* Ws = backward_smem + L::kWs;
   float* D = backward_smem + L::kD;
@@ -984,6 +997,7 @@ __global__ __launch_bounds__(kThreads, 1) void fused_backward_kernel(
   if constexpr (kTma) {
     if (tid == 0) {
       for (auto& full : window_full) tma::barrier_init(&full, 1);  // the issuer's arrival + the box's bytes
+      tma::barrier_init(&t_done, kHalfThreads);                    // every thread of half 1
       tma::barrier_init_fence();
     }
   }
@@ -1036,7 +1050,7 @@ __global__ __launch_bounds__(kThreads, 1) void fused_backward_kernel(
   };
   // kTma: box `part` of the window of the tile at o, from W::kOffset columns left of its first
   // input column (one thread issues it); window_phase is the parity of the boxes in hand.
-  uint32_t window_phase = 0;
+  uint32_t window_phase = 0, t_phase = 0;  // t_phase: of t_done, in half 0
   auto issue_window_part = [&](TileOrigin o, int part) {
     if constexpr (kTma) {
       using W = BackwardWindow<KH, KW>;
@@ -1088,11 +1102,35 @@ __global__ __launch_bounds__(kThreads, 1) void fused_backward_kernel(
   };
 
   // dW_pw: each thread an 8 x 8 block (rows tm + 16 i, columns tn + 8 j), summed across all
-  // tiles; kTma: half 1 alone, over all of a tile's pixels (half 0 holds each tile's dt in
-  // the same registers); else the two halves of the block take alternate 4-pixel slices of
-  // each tile.
+  // tiles; kTma: half 1's, over a tile's first kHalf1Pixels pixels, with half 0's sums over
+  // the rest added at the tile's end (half 0 holds each tile's dt in the same registers
+  // first); else the two halves of the block take alternate 4-pixel slices of each tile.
   const int tm = half_tid % WeightTile::kRowLanes, tn = half_tid / WeightTile::kRowLanes;
   float acc_w[WeightTile::TM][WeightTile::TN] = {};
+  // kTma: half 0's share of a tile's dW_pw, handed to half 1 through T (free between the
+  // tile's dW_pw and the next tile's t pass); each float4 of a thread kHalfThreads float4 apart,
+  // so that a warp's stores and loads are contiguous.
+  auto share_slot = [&](int i, int jg) {
+    return reinterpret_cast<float4*>(T) + (i * (WeightTile::TN / 4) + jg) * kHalfThreads + half_tid;
+  };
+  auto stash_dw_pw_share = [&] {
+#pragma unroll
+    for (int i = 0; i < WeightTile::TM; ++i)
+#pragma unroll
+      for (int jg = 0; jg < WeightTile::TN / 4; ++jg)
+        *share_slot(i, jg) =
+            make_float4(acc_w[i][4 * jg], acc_w[i][4 * jg + 1], acc_w[i][4 * jg + 2], acc_w[i][4 * jg + 3]);
+  };
+  auto take_dw_pw_share = [&] {
+#pragma unroll
+    for (int i = 0; i < WeightTile::TM; ++i)
+#pragma unroll
+      for (int jg = 0; jg < WeightTile::TN / 4; ++jg) {
+        const float4 v = *share_slot(i, jg);
+        acc_w[i][4 * jg] += v.x, acc_w[i][4 * jg + 1] += v.y, acc_w[i][4 * jg + 2] += v.z, acc_w[i][4 * jg + 3] += v.w;
+      }
+  };
+  static_assert(WeightTile::TM * WeightTile::TN * kHalfThreads <= kCiSlice * kRowPitch, "half 0's share fits T");
   // db_pw: thread tid sums row bias_row of each dy tile over pixels [bias_begin, bias_end), in
   // 4 lanes. kTma: half 0, a whole row a thread, beside half 1's t pass and dW_pw; else both
   // halves, half a row each (one thread a whole row, a chain of 128 dependent additions a
@@ -1194,7 +1232,8 @@ __global__ __launch_bounds__(kThreads, 1) void fused_backward_kernel(
     }
 
     // 2. t, recomputed from the x window, into T (kTma: half 1, which goes on to dW_pw, step 3,
-    // while half 0 puts dt into DT for the TMA store and the dW_dw pass).
+    // while half 0 puts dt into DT for the TMA store and the dW_dw pass, then takes step 3's
+    // last pixels).
     if constexpr (kTma) {
       if (half == 1) {
         constexpr int kTPasses = 2 * kBlockPasses, kTPassesAPart = kTPasses / kWindowParts;
@@ -1203,11 +1242,12 @@ __global__ __launch_bounds__(kThreads, 1) void fused_backward_kernel(
           t_block<KH, KW>(X, T, DW, ci, tx);
         });
         window_phase ^= 1;
+        tma::barrier_arrive(&t_done);        // half 0 may read t (its share of dW_pw)
         tma::sync_threads(1, kHalfThreads);  // t is complete
         // The last C_out slice reads the window again for dW_dw; the others are done with it.
         if (!slice.last_co && has_next && half_tid == 0) issue_window(next);
         __syncwarp();  // the issuing lane rejoins its warp
-        gemm::multiply_k_rows<kRowPitch, kPixels, 1>(D + tm * kRowPitch, T + tn * kRowPitch, 0, acc_w);  // step 3
+        gemm::multiply_k_span<kRowPitch>(D + tm * kRowPitch, T + tn * kRowPitch, 0, kHalf1Pixels, 4, acc_w);  // step 3
       } else {
         if (slice.last_co || dt_by_tma) {
 #pragma unroll
@@ -1228,6 +1268,15 @@ __global__ __launch_bounds__(kThreads, 1) void fused_backward_kernel(
           tma::store_commit();
         }
         __syncwarp();  // the issuing lane rejoins its warp
+
+        // Step 3 over the last pixels, into the registers dt has left.
+#pragma unroll
+        for (int i = 0; i < WeightTile::TM; ++i)
+#pragma unroll
+          for (int j = 0; j < WeightTile::TN; ++j) acc_w[i][j] = 0.0f;
+        tma::barrier_wait(&t_done, t_phase);
+        t_phase ^= 1;
+        gemm::multiply_k_span<kRowPitch>(D + tm * kRowPitch, T + tn * kRowPitch, kHalf1Pixels, kPixels, 4, acc_w);
       }
     } else
       for_each_run(o, false, [&](int ci, int run, const float* window) {
@@ -1242,7 +1291,7 @@ __global__ __launch_bounds__(kThreads, 1) void fused_backward_kernel(
         for (int q = 0; q < kBackwardRun; ++q) T[ci * kRowPitch + run_pixel<kBackwardRun>(run, q)] = t[q];
       });
 
-    // 3. dW_pw += dy t^T over the tile's pixels (kTma: half 1, in step 2); db_pw from the same
+    // 3. dW_pw += dy t^T over the tile's pixels (kTma: both halves, in step 2); db_pw from the same
     // dy, pixel by pixel.
     if constexpr (!kTma)
       gemm::multiply_k_rows<kRowPitch, kPixels, 2>(D + tm * kRowPitch, T + tn * kRowPitch, half, acc_w);
@@ -1252,12 +1301,17 @@ __global__ __launch_bounds__(kThreads, 1) void fused_backward_kernel(
         const float4 v = *reinterpret_cast<const float4*>(&D[bias_row * kRowPitch + px]);
         bias_pw_sum = make_float4(bias_pw_sum.x + v.x, bias_pw_sum.y + v.y, bias_pw_sum.z + v.z, bias_pw_sum.w + v.w);
       }
-    __syncthreads();              // D and T are free
+    __syncthreads();  // D and T are free
+    if (kTma && half == 0) stash_dw_pw_share();
     if (has_next) copy_dy(next);  // lands during steps 4 and 5
     if (!slice.last_co) {
       // No dW_dw to make: the window is free too. Copied after dy, like the last slice's,
       // so that step 1's wait for all but the newest group is a wait for dy.
       if (whole_window && !kTma && has_next) copy_window(next, 0, kCiSlice);
+      if constexpr (kTma) {
+        __syncthreads();  // half 0's share is in T
+        if (half == 1) take_dw_pw_share();
+      }
       continue;
     }
 
@@ -1287,6 +1341,7 @@ __global__ __launch_bounds__(kThreads, 1) void fused_backward_kernel(
           if (has_next && tid == 0) issue_window_part(next, pass / kBlockPassesAPart);
         }
       });
+      if (half == 1) take_dw_pw_share();  // in T since before the pass's barriers
       continue;
     }
     for_each_run(o, whole_window, [&](int ci, int run, const float* window) {

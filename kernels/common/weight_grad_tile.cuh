@@ -32,17 +32,16 @@ struct WeightGradTile {
 };
 
 // acc[i][j] += sum over k of A[i * kRowLanes * kPitch + k] * B[j * kColLanes * kPitch + k], k
-// over share `share` of the 4-deep slices of [0, kDepth) dealt out to kShares (with 2, half 0
-// takes 0-3, 8-11, ...; half 1 the others; with 1, one half takes them all). A and B point at
-// the thread's first row of each operand: rows tm and tn of rows kPitch floats apart,
-// contiguous along k.
-template <int kPitch, int kDepth, int kShares = 2>
-__device__ __forceinline__ void multiply_k_rows(const float* A, const float* B, int share,
+// over the 4-deep slices k_begin, k_begin + k_step, ... below k_end (multiples of 4). A and B
+// point at the thread's first row of each operand: rows tm and tn of rows kPitch floats
+// apart, contiguous along k.
+template <int kPitch>
+__device__ __forceinline__ void multiply_k_span(const float* A, const float* B, int k_begin, int k_end, int k_step,
                                                 float (&acc)[WeightGradTile::TM][WeightGradTile::TN]) {
   using T = WeightGradTile;
   static_assert(kPitch % 32 == 4, "a row must start 1 float4 past the previous one's bank");
 #pragma unroll 1
-  for (int k = 4 * share; k < kDepth; k += 4 * kShares) {
+  for (int k = k_begin; k < k_end; k += k_step) {
 #pragma unroll
     for (int jg = 0; jg < T::TN; jg += kBGroup) {
       float4 bv[kBGroup];
@@ -63,6 +62,14 @@ __device__ __forceinline__ void multiply_k_rows(const float* A, const float* B, 
       }
     }
   }
+}
+
+// multiply_k_span over share `share` of the 4-deep slices of [0, kDepth) dealt out to kShares
+// (with 2, half 0 takes 0-3, 8-11, ...; half 1 the others; with 1, one half takes them all).
+template <int kPitch, int kDepth, int kShares = 2>
+__device__ __forceinline__ void multiply_k_rows(const float* A, const float* B, int share,
+                                                float (&acc)[WeightGradTile::TM][WeightGradTile::TN]) {
+  multiply_k_span<kPitch>(A, B, 4 * share, kDepth, 4 * kShares, acc);
 }
 
 // The tile's sums: the second half hands its own to the first through `sums` ([BM][BN] floats
