@@ -19,7 +19,9 @@
 // Against `tiled`, the forward saves the 1 GB write and the 1 GB read of t and one of the
 // two launches: the memory traffic is the floor's, x in and y out, and what remains is
 // arithmetic. H100, KernelBench shape, same process: 1.82 ms against cuDNN's 4.81, where
-// fused_forward_tma_kernel took 2.29 and `tiled` takes 2.32.
+// fused_forward_tma_kernel took 2.29 and `tiled` takes 2.32. With t's float4 groups stored
+// rotated by one, so that the GEMM's B and accumulator registers fall in opposite banks
+// (gemm::b_slot): 1.78 against 1.81.
 //
 // Backward, per tile of 128 output pixels, in one kernel (launched once per 64-channel slice
 // of C_in and 128-channel slice of C_out):
@@ -55,7 +57,9 @@
 // two boxes of 32 channels, the first issued halfway through the dW_dw pass: 4.58 / 4.59 ms
 // with dx against 4.63 / 4.66 in the same process. Half 0, once its dt is out, taking dW_pw
 // over the tile's last quarter of pixels: 3.73 / 3.76 for this kernel, 4.49 / 4.52 with dx,
-// against 3.82 and 4.57 (c575eb8).
+// against 3.82 and 4.57 (c575eb8). t's float4 groups rotated by one, so that dW_pw's A and B
+// sources fall in opposite register banks: 3.748 / 3.748 and 4.518 / 4.519, against 3.761 and
+// 4.535 / 4.537.
 // Before, dW_pw went through the engine, which wanted dy copied a second time, transposed,
 // with 4-byte copies: 10.35 ms with dx.
 // Per-block partial sums go to scratch memory and are added in a fixed order by a second
@@ -758,9 +762,9 @@ __global__ __launch_bounds__(kThreads, 1) void fused_forward_wide_kernel(
           window_block + c * L::kWindowFloats,
           [&](int o, int k, int q, float x) { acc[o][q] = fmaf(wv[k], x, acc[o][q]); });
 #pragma unroll
-      for (int o = 0; o < kWideBlockRows; ++o)
+      for (int o = 0; o < kWideBlockRows; ++o)  // float4 groups rotated by one (gemm::b_slot)
         *reinterpret_cast<float4*>(t_block + c * T::BN + o * kWideCols) =
-            make_float4(acc[o][0], acc[o][1], acc[o][2], acc[o][3]);
+            make_float4(acc[o][1], acc[o][2], acc[o][3], acc[o][0]);
     }
     tma::sync_threads(1 + group, kWideGroupThreads);  // the t tile is complete; the windows are free
     if (gtid == 0 && tile + workers < a.tiles) issue(tile + workers);
@@ -771,7 +775,7 @@ __global__ __launch_bounds__(kThreads, 1) void fused_forward_wide_kernel(
     for (int g = 0; g < T::kGroupsM; ++g)
       *reinterpret_cast<float4*>(&start[4 * g]) = *reinterpret_cast<const float4*>(&bias_pw[T::row_group(gtid, g)]);
     float acc[T::TM][T::TN];
-    gemm::multiply_first_chunk<T, false, false, kTmaK, kUnroll>(start, Ws, Ts, acc, gtid);
+    gemm::multiply_first_chunk<T, false, false, kTmaK, kUnroll, true>(start, Ws, Ts, acc, gtid);
     tma::sync_threads(1 + group, kWideGroupThreads);  // every warp is done reading the t tile
 
     // y: a float4 a column group (wo % 4 == 0: all in or all out). A thread's rows are groups
@@ -920,7 +924,7 @@ __device__ __forceinline__ void t_block(const float* __restrict__ X, float* __re
 #pragma unroll
   for (int o = 0; o < kUnitRows; ++o)
     *reinterpret_cast<float4*>(&T[ci * kRowPitch + o * kUnitCols + depthwise_tma::kColsPerThread * tx]) =
-        make_float4(t[o][0], t[o][1], t[o][2], t[o][3]);
+        make_float4(t[o][1], t[o][2], t[o][3], t[o][0]);  // rotated by one (multiply_k_span)
 }
 
 // Adds the same block's shares of dW_dw (sum of x * dt under each tap) and of db_dw (sum of
@@ -1249,7 +1253,8 @@ __global__ __launch_bounds__(kThreads, 1) void fused_backward_kernel(
         // The last C_out slice reads the window again for dW_dw; the others are done with it.
         if (!slice.last_co && has_next && half_tid == 0) issue_window(next);
         __syncwarp();  // the issuing lane rejoins its warp
-        gemm::multiply_k_span<kRowPitch>(D + tm * kRowPitch, T + tn * kRowPitch, 0, kHalf1Pixels, 4, acc_w);  // step 3
+        gemm::multiply_k_span<kRowPitch, true>(D + tm * kRowPitch, T + tn * kRowPitch, 0, kHalf1Pixels, 4,
+                                               acc_w);  // step 3
       } else {
         if (slice.last_co || dt_by_tma) {
 #pragma unroll
@@ -1278,7 +1283,7 @@ __global__ __launch_bounds__(kThreads, 1) void fused_backward_kernel(
           for (int j = 0; j < WeightTile::TN; ++j) acc_w[i][j] = 0.0f;
         tma::barrier_wait(&t_done, t_phase);
         t_phase ^= 1;
-        gemm::multiply_k_span<kRowPitch>(D + tm * kRowPitch, T + tn * kRowPitch, kHalf1Pixels, kPixels, 4, acc_w);
+        gemm::multiply_k_span<kRowPitch, true>(D + tm * kRowPitch, T + tn * kRowPitch, kHalf1Pixels, kPixels, 4, acc_w);
       }
     } else
       for_each_run(o, false, [&](int ci, int run, const float* window) {

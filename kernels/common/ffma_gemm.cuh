@@ -95,8 +95,18 @@ __device__ __forceinline__ void operand_columns(int tid, int (&a_col)[T::kGroups
   for (int g = 0; g < T::kGroupsN; ++g) b_col[g] = T::col_group(tid, g);
 }
 
+// Where column j of a B row sits in a register block loaded from a tile whose float4 groups
+// are stored rotated by one (kRotatedB: group element e holds column (e + 1) % 4 of the group).
+// Loaded as float4, b[4g + e] lands in a register of e's parity, and ptxas keeps acc[i][j] in
+// aligned quads for the epilogue's float4 stores, that is in a register of j's parity: with
+// a[i] from the reuse cache, each FFMA then read its other two sources from one register bank
+// (nvdisasm of the wide forward's GEMM loop: 730 of 1,024 FFMA, 71 of them with all three
+// sources in one bank). Rotated, b[j] and acc[i][j] are of opposite parity.
+__host__ __device__ constexpr int b_slot(bool rotated, int j) { return rotated ? (j & ~3) | ((j + 3) & 3) : j; }
+
 // acc += the outer products of k steps [kBegin, kEnd), kUnroll of them a loop trip.
-template <class T, bool kSwizzleA, bool kSwizzleB, int kBegin, int kEnd, int kUnroll, int kPitchB = T::BN>
+template <class T, bool kSwizzleA, bool kSwizzleB, int kBegin, int kEnd, int kUnroll, int kPitchB = T::BN,
+          bool kRotatedB = false>
 __device__ __forceinline__ void multiply_steps(const float* __restrict__ As, const float* __restrict__ Bs,
                                                const int (&a_col)[T::kGroupsM], const int (&b_col)[T::kGroupsN],
                                                float (&acc)[T::TM][T::TN]) {
@@ -107,7 +117,7 @@ __device__ __forceinline__ void multiply_steps(const float* __restrict__ As, con
 #pragma unroll
     for (int i = 0; i < T::TM; ++i)
 #pragma unroll
-      for (int j = 0; j < T::TN; ++j) acc[i][j] = fmaf(a[i], b[j], acc[i][j]);
+      for (int j = 0; j < T::TN; ++j) acc[i][j] = fmaf(a[i], b[b_slot(kRotatedB, j)], acc[i][j]);
   }
 }
 
@@ -122,7 +132,7 @@ __device__ __forceinline__ void multiply_chunk(const float* __restrict__ As, con
 // acc = start (x) 1 + As (x) Bs: the first chunk of a tile, whose first k step adds onto
 // start[i] (row i's bias) instead of reading acc. That step replaces both the zeroing of the
 // accumulators and the bias additions of the epilogue, 2 * TM * TN instructions a tile.
-template <class T, bool kSwizzleA, bool kSwizzleB, int kK = T::BK, int kUnroll = kChunkUnroll>
+template <class T, bool kSwizzleA, bool kSwizzleB, int kK = T::BK, int kUnroll = kChunkUnroll, bool kRotatedB = false>
 __device__ __forceinline__ void multiply_first_chunk(const float (&start)[T::TM], const float* __restrict__ As,
                                                      const float* __restrict__ Bs, float (&acc)[T::TM][T::TN],
                                                      int tid) {
@@ -133,8 +143,8 @@ __device__ __forceinline__ void multiply_first_chunk(const float (&start)[T::TM]
 #pragma unroll
   for (int i = 0; i < T::TM; ++i)
 #pragma unroll
-    for (int j = 0; j < T::TN; ++j) acc[i][j] = fmaf(a[i], b[j], start[i]);
-  multiply_steps<T, kSwizzleA, kSwizzleB, 1, kK, kUnroll>(As, Bs, a_col, b_col, acc);
+    for (int j = 0; j < T::TN; ++j) acc[i][j] = fmaf(a[i], b[b_slot(kRotatedB, j)], start[i]);
+  multiply_steps<T, kSwizzleA, kSwizzleB, 1, kK, kUnroll, T::BN, kRotatedB>(As, Bs, a_col, b_col, acc);
 }
 
 // All of A, chunks * BK columns of it, as As[k][m] without the swizzle (k past K and m past M

@@ -35,7 +35,10 @@ struct WeightGradTile {
 // over the 4-deep slices k_begin, k_begin + k_step, ... below k_end (multiples of 4). A and B
 // point at the thread's first row of each operand: rows tm and tn of rows kPitch floats
 // apart, contiguous along k.
-template <int kPitch>
+// kRotatedB: B's float4 groups are stored rotated by one (element e holds k + (e + 1) % 4), so
+// that each FFMA's A and B sources, both from float4 loads, sit in registers of opposite
+// parity (otherwise the same component of both: one register bank).
+template <int kPitch, bool kRotatedB = false>
 __device__ __forceinline__ void multiply_k_span(const float* A, const float* B, int k_begin, int k_end, int k_step,
                                                 float (&acc)[WeightGradTile::TM][WeightGradTile::TN]) {
   using T = WeightGradTile;
@@ -54,10 +57,10 @@ __device__ __forceinline__ void multiply_k_span(const float* A, const float* B, 
 #pragma unroll
         for (int j = 0; j < kBGroup; ++j) {
           float& c = acc[i][jg + j];
-          c = fmaf(av.x, bv[j].x, c);
-          c = fmaf(av.y, bv[j].y, c);
-          c = fmaf(av.z, bv[j].z, c);
-          c = fmaf(av.w, bv[j].w, c);
+          c = fmaf(av.x, kRotatedB ? bv[j].w : bv[j].x, c);
+          c = fmaf(av.y, kRotatedB ? bv[j].x : bv[j].y, c);
+          c = fmaf(av.z, kRotatedB ? bv[j].y : bv[j].z, c);
+          c = fmaf(av.w, kRotatedB ? bv[j].z : bv[j].w, c);
         }
       }
     }
