@@ -10,7 +10,7 @@
 # Usage: scripts/gpu-check.sh [STAGE ...]
 #   stages: build test verify cases sanitize bench sweeps (default: all but sweeps)
 #   sweeps runs every shipped sweep and the PyTorch baselines into results/<gpu>/.
-# Environment: DSCONV_STAGE_TIMEOUT (seconds, default 1800), DSCONV_PRESET (default hopper: sm_90 only), DSCONV_IMPLS (default all),
+# Environment: DSCONV_STAGE_TIMEOUT (seconds, default 1800), DSCONV_PRESET (default hopper: sm_90a only), DSCONV_IMPLS (default all),
 #   DSCONV_SWEEPS (default: every sweeps/*.yaml), DSCONV_SANITIZE_IMPLS (default all).
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
