@@ -60,11 +60,15 @@ std::vector<SuiteEntry> verify_suite(bool include_large) {
       // window offset of padding 5, and a 1 x 1.
       {"wide_forward_ragged", make(2, 48, 100, 22, 92, k(3, 3, 1, 1, 5, 5), true), D::normal},
       {"wide_forward_k1", make(1, 64, 72, 21, 68, k(1, 1, 1, 1, 0, 0), true), D::uniform},
-      // Several C_in and C_out slices (ragged) of a kernel launched per slice pair, with more
-      // tiles than blocks: `fused`'s backward copies the next tile's dy and window while it
-      // computes this one, and with dt summed over C_out slices it once waited on the wrong
-      // copy - invisible where each block had a single tile.
+      // Several C_in and C_out slices (ragged), with more tiles than blocks: `fused`'s
+      // backward (a launch a C_out slice, a row of blocks a C_in slice) copies the next
+      // tile's dy and window while it computes this one, and with dt summed over C_out
+      // slices it once waited on the wrong copy - invisible where each block had one tile.
       {"slices_many_tiles", make(5, 80, 136, 90, 100, k(3, 3, 1, 1, 1, 1), true), D::normal},
+      // Fewer tiles than a device holds blocks, and many channels (MobileNet's 7 x 7 layers):
+      // `fused` splits C_in across blocks in its forward, the split sums added afterwards, and
+      // runs its backward's C_in slices side by side; stride 2 and a ragged last slice.
+      {"small_image_many_channels", make(3, 200, 72, 14, 14, k(3, 3, 2, 2, 1, 1), true), D::normal},
   };
   if (include_large) suite.push_back({"kernelbench_l1_86", Problem::kernelbench_l1_86(), D::uniform, true});
   return suite;

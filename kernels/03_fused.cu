@@ -25,8 +25,8 @@
 // (gemm::b_slot): 1.78 against 1.81. With the producer and consumer warp groups: 1.71 against
 // 1.77.
 //
-// Backward, per tile of 128 output pixels, in one kernel (launched once per 64-channel slice
-// of C_in and 128-channel slice of C_out):
+// Backward, per tile of 128 output pixels, in one kernel (launched once per 128-channel slice
+// of C_out, with a row of blocks per 64-channel slice of C_in):
 //   dt = W_pw^T dy     the dy tile staged in shared memory (16-byte copies), the GEMM
 //                      engine, dt held in registers and stored (float4) for the dx pass;
 //   t  (recomputed)    from the staged x window, into shared memory;
@@ -82,6 +82,7 @@
 #include "kernels/common/depthwise_kernels.cuh"
 #include "kernels/common/depthwise_tma.cuh"
 #include "kernels/common/ffma_gemm.cuh"
+#include "kernels/common/fresh_index.cuh"
 #include "kernels/common/reduce.cuh"
 #include "kernels/common/tma.cuh"
 #include "kernels/common/weight_grad_tile.cuh"
@@ -313,11 +314,18 @@ constexpr size_t forward_smem_bytes() {
 
 // Two blocks a multiprocessor; one for the run-time kernel sizes, whose tap loops need more
 // registers next to the GEMM's accumulators.
+template <int KH, int KW>
+constexpr int kForwardBlocksPerSM = KH* KW > 0 ? 2 : 1;
+
+// Where tiles are fewer than the blocks the device holds at once (small images: a 7 x 7
+// MobileNet layer has one tile an image), the chunks of C_in are split gridDim.y ways, a row
+// of blocks a split, and the splits' sums go to `partial_y` (one copy of y a split, the bias
+// in split 0's) for sum_planes to add in split order: deterministic, no atomics.
 template <class T, int KH, int KW>
-__global__ __launch_bounds__(kThreads, KH* KW > 0 ? 2 : 1) void fused_forward_kernel(
+__global__ __launch_bounds__(kThreads, kForwardBlocksPerSM<KH, KW>) void fused_forward_kernel(
     ConvShape s, Geometry g, const float* __restrict__ x, const float* __restrict__ w_dw,
     const float* __restrict__ b_dw, const float* __restrict__ w_pw, const float* __restrict__ b_pw,
-    float* __restrict__ y) {
+    float* __restrict__ y, float* __restrict__ partial_y) {
   extern __shared__ __align__(16) float smem[];
   float* As = smem;                     // [2][kChunk][BM]: W_pw^T slices
   float* Bs = As + 2 * kChunk * T::BM;  // [kChunk][kPixels]: t slice
@@ -326,8 +334,13 @@ __global__ __launch_bounds__(kThreads, KH* KW > 0 ? 2 : 1) void fused_forward_ke
   const int m_tiles = int((s.c_out + T::BM - 1) / T::BM);
   const int64_t pixel_tiles = s.n * g.tiles_h * g.tiles_w;
   const int64_t tiles = pixel_tiles * m_tiles;
+  // This block's split of C_in (blockIdx.y): chunks_per_split chunks from first_chunk(), fewer
+  // in the last split. The split's index is read where it is used (fresh::block_y), so that
+  // it holds no register through the GEMM.
   const int chunks = int((s.c_in + kChunk - 1) / kChunk), subs = kChunk / g.sub_channels;
-  const int stages_per_tile = chunks * subs;
+  const int chunks_per_split = (chunks + int(gridDim.y) - 1) / int(gridDim.y);  // none empty: host-checked
+  auto first_chunk = [&] { return fresh::block_y() * chunks_per_split; };
+  const int stages_per_tile = min(chunks_per_split, chunks - first_chunk()) * subs;
   if (int64_t(blockIdx.x) >= tiles) return;
   const int64_t my_tiles = (tiles - 1 - blockIdx.x) / gridDim.x + 1;
   const int64_t stages = my_tiles * stages_per_tile;
@@ -348,11 +361,12 @@ __global__ __launch_bounds__(kThreads, KH* KW > 0 ? 2 : 1) void fused_forward_ke
     w.oh0 = (rem / g.tiles_w) * g.th;
     w.ow0 = (rem % g.tiles_w) * g.tw;
     w.m0 = int(tile % m_tiles) * T::BM;
+    w.chunk = first_chunk();
     return w;
   };
   auto advance = [&](Where& w) {
     if (++w.in_tile == stages_per_tile) w = locate(w.tile + gridDim.x);
-    w.chunk = w.in_tile >> subs_shift;
+    w.chunk = first_chunk() + (w.in_tile >> subs_shift);
     w.sub = w.in_tile & (subs - 1);
   };
   // The W slice buffer of a stage's chunk. stage / subs counts the block's chunks across
@@ -418,12 +432,14 @@ __global__ __launch_bounds__(kThreads, KH* KW > 0 ? 2 : 1) void fused_forward_ke
 
     if (w.sub == subs - 1) {
       gemm::multiply_chunk<T, true, false, kChunk, kForwardUnroll>(w_buffer(stage, w.chunk), Bs, acc, tid);
-      if (w.chunk == chunks - 1) {
+      if (w.in_tile == stages_per_tile - 1) {  // the split's last chunk
+        const int split = fresh::block_y();
+        float* const out = fresh::grid_y() > 1 ? partial_y + split * s.y_elems() : y;  // the split's copy of y
 #pragma unroll
         for (int i = 0; i < T::TM; ++i) {
           const int64_t co = w.m0 + T::row(tid, i);
           if (co < s.c_out) {
-            const float bias = b_pw ? __ldg(b_pw + co) : 0.0f;
+            const float bias = b_pw && split == 0 ? __ldg(b_pw + co) : 0.0f;  // split 0's
 #pragma unroll
             for (int gq = 0; gq < T::kGroupsN; ++gq) {
               const int p = T::col_group(tid, gq);
@@ -431,7 +447,7 @@ __global__ __launch_bounds__(kThreads, KH* KW > 0 ? 2 : 1) void fused_forward_ke
               if (oh < s.ho) {
                 const float v[4] = {acc[i][4 * gq] + bias, acc[i][4 * gq + 1] + bias, acc[i][4 * gq + 2] + bias,
                                     acc[i][4 * gq + 3] + bias};
-                float* row = y + ((w.img * s.c_out + co) * s.ho + oh) * s.wo;
+                float* row = out + ((w.img * s.c_out + co) * s.ho + oh) * s.wo;
                 if (s.wo % 4 == 0 && ow + 3 < s.wo) {
                   __stcs(reinterpret_cast<float4*>(row + ow), make_float4(v[0], v[1], v[2], v[3]));
                 } else {
@@ -890,9 +906,19 @@ using WeightTile = gemm::WeightGradTile;
 constexpr int kRowPitch = kPixels + 4;
 static_assert(WeightTile::BM == kCoSlice && WeightTile::BN == kCiSlice, "the weight-gradient tile is a slice's W");
 
+// A launch takes one 128-channel slice of C_out and every 64-channel slice of C_in, one a
+// blockIdx.y: the C_in slices share nothing (each has its own dt, dW and taps), while a later
+// C_out slice adds to the dt of an earlier one and waits for its launch.
 struct BackwardSlice {
   int64_t ci0, co0;
-  bool first_co, last_co, bias_pw;  // bias_pw: this launch sums dy for db_pw
+  bool first_co, last_co, bias_pw;  // bias_pw: this slice sums dy for db_pw
+
+  __device__ static BackwardSlice of_block(const BackwardSlice& launch) {
+    BackwardSlice slice = launch;
+    slice.ci0 = int64_t(blockIdx.y) * kCiSlice;
+    slice.bias_pw = launch.bias_pw && blockIdx.y == 0;  // once a C_out slice
+    return slice;
+  }
 };
 
 // How the backward stages a tile's x window and runs its two depthwise passes over it.
@@ -1007,7 +1033,7 @@ __device__ __forceinline__ auto& first_if(A& a, B& b) {
 template <int KH, int KW, BackwardWindows kWindows>
 __global__ __launch_bounds__(kThreads, 1) void fused_backward_kernel(
     const __grid_constant__ CUtensorMap x_map, const __grid_constant__ CUtensorMap dt_map, ConvShape s, Geometry g,
-    BackwardSlice slice, const float* __restrict__ x, const float* __restrict__ w_dw, const float* __restrict__ b_dw,
+    BackwardSlice co_slice, const float* __restrict__ x, const float* __restrict__ w_dw, const float* __restrict__ b_dw,
     const float* __restrict__ w_pw, const float* __restrict__ dy, float* __restrict__ dt_out,
     float* __restrict__ partial_dw_pw, float* __restrict__ partial_db_pw, float* __restrict__ partial_dw_dw,
     float* __restrict__ partial_db_dw) {
@@ -1026,6 +1052,7 @@ __global__ __launch_bounds__(kThreads, 1) void fused_backward_kernel(
   float* X = backward_smem + L::kX;
   float* DW = backward_smem + L::kDW;
   const int tid = threadIdx.x;
+  const BackwardSlice slice = BackwardSlice::of_block(co_slice);
   const int taps = s.kh * s.kw, slots = taps + 1;
   const int co_count = int(min64(kCoSlice, s.c_out - slice.co0)), ci_count = int(min64(kCiSlice, s.c_in - slice.ci0));
   const int64_t per_image = g.tiles_h * g.tiles_w, tiles = s.n * per_image;
@@ -1489,6 +1516,8 @@ struct Plan {
   TileShape dx_tile;
   int64_t dx_tiles_h = 0, dx_tiles_w = 0;
   int forward_grid = 1, backward_grid = 1;
+  int forward_splits = 1;      // fused_forward_kernel's splits of C_in (its grid's y)
+  float* partial_y = nullptr;  // their sums, when more than one
   bool small_m = false;
   BackwardWindows backward_windows = BackwardWindows::copied;
   bool wide_forward = false;  // fused_forward_wide_kernel takes the forward
@@ -1506,12 +1535,24 @@ struct Plan {
   float* partial_db_dw = nullptr;
 };
 
+// fused_forward_kernel's splits of C_in: as many as keep the split tiles within the blocks the
+// device holds at once (1 where the output tiles alone fill it), each of ceil(chunks / splits)
+// chunks but the last, and none empty.
+int forward_k_splits(int64_t output_tiles, int64_t chunks, int64_t resident_blocks) {
+  const int64_t most = std::max<int64_t>(1, std::min(chunks, resident_blocks / output_tiles));
+  const int64_t per_split = (chunks + most - 1) / most;
+  return int((chunks + per_split - 1) / per_split);
+}
+
 template <class T, int KH, int KW>
 struct LaunchFusedForward {
+  static constexpr int blocks_per_sm() { return kForwardBlocksPerSM<KH, KW>; }
   static void run(const Plan& q, const DeviceTensors& d, cudaStream_t st) {
-    fused_forward_kernel<T, KH, KW><<<unsigned(q.forward_grid), kThreads, forward_smem_bytes<T>(), st>>>(
-        q.s, q.forward_geometry, d.x, d.w_dw, d.b_dw, d.w_pw, d.b_pw, d.y);
+    const dim3 grid(unsigned(q.forward_grid), unsigned(q.forward_splits));
+    fused_forward_kernel<T, KH, KW><<<grid, kThreads, forward_smem_bytes<T>(), st>>>(
+        q.s, q.forward_geometry, d.x, d.w_dw, d.b_dw, d.w_pw, d.b_pw, d.y, q.partial_y);
     DSCONV_LAUNCH_CHECK();
+    if (q.forward_splits > 1) launch_sum_planes(q.partial_y, q.forward_splits, d.y, q.s.y_elems(), st);
   }
   static void prepare() {
     DSCONV_CUDA_CHECK(cudaFuncSetAttribute(fused_forward_kernel<T, KH, KW>, cudaFuncAttributeMaxDynamicSharedMemorySize,
@@ -1680,7 +1721,9 @@ struct LaunchFusedBackward {
   using TmaLayout = BackwardLayout<KH, KW, true>;
   static void run(const Plan& q, const DeviceTensors& d, BackwardSlice slice, cudaStream_t st) {
     const ConvShape& s = q.s;
-    const unsigned grid = unsigned(q.backward_grid);
+    // A row of blocks a C_in slice: C_in <= 2^20 (a Problem's limit) makes at most 16,384 of
+    // the 65,535 rows a grid may have.
+    const dim3 grid(unsigned(q.backward_grid), unsigned(ceil_div(s.c_in, int64_t(kCiSlice))));
     CUtensorMap x_map{}, dt_map{};  // read by the TMA variant only
     auto launch = [&](auto kernel, size_t smem) {
       kernel<<<grid, kThreads, smem, st>>>(x_map, dt_map, s, q.backward_geometry, slice, d.x, d.w_dw, d.b_dw, d.w_pw,
@@ -1800,7 +1843,6 @@ class Fused final : public Kernel {
     DSCONV_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
     const int64_t pixel_tiles = p.n * q.forward_geometry.tiles_h * q.forward_geometry.tiles_w;
     const int64_t m_tiles = (p.c_out + (q.small_m ? 64 : 128) - 1) / (q.small_m ? 64 : 128);
-    q.forward_grid = int(std::min<int64_t>(pixel_tiles * m_tiles, 2 * int64_t(sms)));
     q.backward_grid =
         int(std::min<int64_t>(p.n * q.backward_geometry.tiles_h * q.backward_geometry.tiles_w, int64_t(sms)));
     q.tma_geometry = make_tma_geometry(q.s);
@@ -1817,6 +1859,14 @@ class Fused final : public Kernel {
       q.wide_grid = std::min((q.wide_args.tiles + kWideConsumers - 1) / kWideConsumers, sms);
       by_wide_kernel_size(p.conv.kh, [](auto launch) { launch.prepare(); });
     }
+    if (!q.wide_forward && !q.tma_forward) {
+      int blocks_per_sm = 1;
+      by_kernel_size<Forward128>(p.conv.kh, p.conv.kw, [&](auto launch) { blocks_per_sm = launch.blocks_per_sm(); });
+      q.forward_splits =
+          forward_k_splits(pixel_tiles * m_tiles, ceil_div(p.c_in, kChunk), int64_t(sms) * blocks_per_sm);
+      if (q.forward_splits > 1) q.partial_y = ws.allocate_array<float>(size_t(p.y_elems()) * q.forward_splits);
+    }
+    q.forward_grid = int(std::min<int64_t>(pixel_tiles * m_tiles, 2 * int64_t(sms)));
     by_kernel_size<Forward128>(p.conv.kh, p.conv.kw, [](auto launch) { launch.prepare(); });
     by_kernel_size<Forward64>(p.conv.kh, p.conv.kw, [](auto launch) { launch.prepare(); });
     by_kernel_size<LaunchFusedBackward>(p.conv.kh, p.conv.kw, [](auto launch) { launch.prepare(); });
@@ -1855,12 +1905,11 @@ class Fused final : public Kernel {
     std::vector<Stage> stages;
     stages.push_back(
         {"fused", f * (x + y + t), 4 * t * double(p.c_out) + 4 * t * double(p.taps()), [p, q, d](cudaStream_t st) {
-           for (int64_t co0 = 0; co0 < p.c_out; co0 += kCoSlice)
-             for (int64_t ci0 = 0; ci0 < p.c_in; ci0 += kCiSlice) {
-               const BackwardSlice slice{ci0, co0, co0 == 0, co0 + kCoSlice >= p.c_out, p.bias && ci0 == 0};
-               by_kernel_size<LaunchFusedBackward>(p.conv.kh, p.conv.kw,
-                                                   [&](auto launch) { launch.run(*q, d, slice, st); });
-             }
+           for (int64_t co0 = 0; co0 < p.c_out; co0 += kCoSlice) {
+             const BackwardSlice slice{0, co0, co0 == 0, co0 + kCoSlice >= p.c_out, p.bias};
+             by_kernel_size<LaunchFusedBackward>(p.conv.kh, p.conv.kw,
+                                                 [&](auto launch) { launch.run(*q, d, slice, st); });
+           }
            const int64_t blocks = q->backward_grid;
            launch_reduce_partials(q->partial_dw_pw, blocks, d.dw_pw, p.c_out * p.c_in, st);
            launch_reduce_partials(q->partial_dw_dw, blocks, d.dw_dw, p.c_in * p.taps(), st);

@@ -15,6 +15,7 @@ struct ConvShape {
   __host__ __device__ int64_t pixels() const { return ho * wo; }    // output pixels per image
   __host__ __device__ int64_t in_pixels() const { return h * w; }   // input pixels per image
   __host__ __device__ int taps() const { return kh * kw; }
+  __host__ __device__ int64_t y_elems() const { return n * c_out * ho * wo; }  // elements of y
 };
 
 inline ConvShape conv_shape(const Problem& p) {

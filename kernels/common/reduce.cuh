@@ -32,7 +32,7 @@ __device__ __forceinline__ float block_sum(float v, float* scratch) {
 // out[o] = sum over s < count of partials[o * count + s], one block per output o: for long
 // sums (thousands of partials).
 static __global__ void reduce_partials(const float* __restrict__ partials, int64_t count, float* __restrict__ out,
-                                int64_t outputs) {
+                                       int64_t outputs) {
   __shared__ float scratch[32];
   for (int64_t o = blockIdx.x; o < outputs; o += gridDim.x) {
     float v = 0.0f;
@@ -61,10 +61,27 @@ inline void launch_reduce_partials(const float* partials, int64_t count, float* 
   if (count <= kShortSum) {
     const int64_t blocks = (outputs + 255) / 256;
     reduce_partials_by_thread<<<unsigned(blocks < 65535 ? blocks : 65535), 256, 0, stream>>>(partials, count, out,
-                                                                                            outputs);
+                                                                                             outputs);
   } else {
     reduce_partials<<<unsigned(outputs < 65535 ? outputs : 65535), 256, 0, stream>>>(partials, count, out, outputs);
   }
+  DSCONV_LAUNCH_CHECK();
+}
+
+// out[o] = planes[o] + planes[outputs + o] + ... over `count` planes, added in plane order:
+// the partial results of a computation split `count` ways, each laid out as the output.
+static __global__ void sum_planes(const float* __restrict__ planes, int count, float* __restrict__ out,
+                                  int64_t outputs) {
+  for (int64_t o = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; o < outputs; o += int64_t(gridDim.x) * blockDim.x) {
+    float v = planes[o];
+    for (int p = 1; p < count; ++p) v += planes[p * outputs + o];
+    out[o] = v;
+  }
+}
+
+inline void launch_sum_planes(const float* planes, int count, float* out, int64_t outputs, cudaStream_t stream) {
+  const int64_t blocks = (outputs + 255) / 256;
+  sum_planes<<<unsigned(blocks < 65535 ? blocks : 65535), 256, 0, stream>>>(planes, count, out, outputs);
   DSCONV_LAUNCH_CHECK();
 }
 
