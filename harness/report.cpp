@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "harness/atomic_file.h"
+#include "harness/clock_monitor.h"
 #include "harness/errors.h"
 #include "harness/roofline.h"
 #include "harness/timing.h"
@@ -15,7 +16,7 @@ namespace dsconv {
 
 namespace {
 
-const char* const kIntFields[] = {"n",        "c_in",     "c_out", "h",     "w",     "kh",    "kw",
+const char* const kIntFields[] = {"n",        "c_in",     "c_out", "h",     "w",     "kh",   "kw",
                                   "stride_h", "stride_w", "pad_h", "pad_w", "dil_h", "dil_w"};
 
 std::string problem_key_of(const nlohmann::json& row) {
@@ -83,8 +84,8 @@ void finalize_rows(nlohmann::json& doc) {
   std::map<std::string, double> medians;
   for (nlohmann::json& row : rows) {
     const bool ok = row.value("status", "") == "ok";
-    for (const char* key : {"median_ms", "min_ms", "cv", "gbps", "tflops", "floor_ms", "roof_pct",
-                            "speedup_vs_cudnn", "speedup_vs_torch_eager"})
+    for (const char* key : {"median_ms", "min_ms", "cv", "gbps", "tflops", "floor_ms", "roof_pct", "speedup_vs_cudnn",
+                            "speedup_vs_torch_eager"})
       row.erase(key);
     if (!ok) continue;
     const std::vector<double> samples = row.at("samples_ms").get<std::vector<double>>();
@@ -110,7 +111,8 @@ void finalize_rows(nlohmann::json& doc) {
     if (row.value("status", "") != "ok") continue;
     const std::string suffix = "|" + row.at("pass").get<std::string>() + "|" + problem_key_of(row);
     const double median = row.at("median_ms").get<double>();
-    for (const auto& [impl, field] : {std::pair{"cudnn", "speedup_vs_cudnn"}, {"torch_eager", "speedup_vs_torch_eager"}}) {
+    for (const auto& [impl, field] :
+         {std::pair{"cudnn", "speedup_vs_cudnn"}, {"torch_eager", "speedup_vs_torch_eager"}}) {
       const auto it = medians.find(std::string(impl) + suffix);
       row[field] = it != medians.end() ? nlohmann::json(it->second / median) : nlohmann::json();
     }
@@ -120,7 +122,8 @@ void finalize_rows(nlohmann::json& doc) {
 std::string render_csv(const nlohmann::json& doc) {
   std::ostringstream out;
   out << "sweep,impl,pass,label,x,n,c_in,c_out,h,w,kh,kw,stride_h,stride_w,pad_h,pad_w,dil_h,dil_w,bias,precision,"
-         "status,median_ms,min_ms,cv,gbps,tflops,roof_pct,speedup_vs_cudnn,speedup_vs_torch_eager,reason\n";
+         "status,median_ms,min_ms,cv,gbps,tflops,roof_pct,speedup_vs_cudnn,speedup_vs_torch_eager,sm_mhz,"
+         "clock_limited_pct,reason\n";
   const std::string sweep = doc.at("dsconv").value("sweep", "");
   auto quote = [](std::string s) {
     if (s.find_first_of(",\"\n") == std::string::npos) return s;
@@ -136,9 +139,11 @@ std::string render_csv(const nlohmann::json& doc) {
     for (const char* f : kIntFields) out << ',' << p.at(f).get<int64_t>();
     out << ',' << (p.value("bias", false) ? 1 : 0) << ',' << row.value("precision", "fp32") << ','
         << row.value("status", "");
-    for (const char* f : {"median_ms", "min_ms", "cv", "gbps", "tflops", "roof_pct", "speedup_vs_cudnn",
-                          "speedup_vs_torch_eager"})
+    for (const char* f :
+         {"median_ms", "min_ms", "cv", "gbps", "tflops", "roof_pct", "speedup_vs_cudnn", "speedup_vs_torch_eager"})
       out << ',' << fixed(row, f, "{:.6g}");
+    const nlohmann::json clocks = row.value("clocks", nlohmann::json::object());
+    for (const char* f : {"sm_mhz_median", "limited_pct"}) out << ',' << fixed(clocks, f, "{:.6g}");
     out << ',' << quote(row.value("reason", "")) << '\n';
   }
   return out.str();
@@ -164,6 +169,12 @@ std::string render_markdown(const nlohmann::json& doc) {
     out << fmt::format("Median of {} repetitions, {} L2, {}. `torch_*` rows are PyTorch reference lines.\n\n",
                        timing.value("repetitions", 0), timing.value("l2_flush", true) ? "flushed" : "warm",
                        timing.value("cuda_graph", false) ? "CUDA-graph replay" : "plain launches");
+  bool any_clock = false;
+  for (const nlohmann::json& row : d.at("rows"))
+    any_clock |= !clock_label(row.value("clocks", nlohmann::json())).empty();
+  if (any_clock)
+    out << "SM clock: the median of NVML's readings every 10 ms while the row's repetitions ran; a limit named "
+           "beside it (power cap, thermal) held the clock down in that share of the readings.\n\n";
 
   bool any_torch = false;
   for (const nlohmann::json& row : d.at("rows")) any_torch |= row.at("impl").get<std::string>().rfind("torch_", 0) == 0;
@@ -172,9 +183,9 @@ std::string render_markdown(const nlohmann::json& doc) {
     std::ostringstream table;
     int count = 0;
     table << fmt::format("## {}\n\n", pass);
-    table << fmt::format("| {} | impl | ms | GB/s | TFLOP/s | roof% | vs cudnn |{}\n", d.value("x_label", "x"),
-                         any_torch ? " vs torch_eager |" : "");
-    table << fmt::format("|---|---|--:|--:|--:|--:|--:|{}\n", any_torch ? "--:|" : "");
+    table << fmt::format("| {} | impl | ms | GB/s | TFLOP/s | roof% | vs cudnn |{}{}\n", d.value("x_label", "x"),
+                         any_torch ? " vs torch_eager |" : "", any_clock ? " SM clock |" : "");
+    table << fmt::format("|---|---|--:|--:|--:|--:|--:|{}{}\n", any_torch ? "--:|" : "", any_clock ? "--:|" : "");
     for (const nlohmann::json& row : d.at("rows")) {
       if (row.at("pass") != pass) continue;
       ++count;
@@ -191,10 +202,15 @@ std::string render_markdown(const nlohmann::json& doc) {
         cells = fmt::format("{} | {} | {} | {} | {}{}", fixed(row, "median_ms", "{:.3f}"), fixed(row, "gbps", "{:.0f}"),
                             fixed(row, "tflops", "{:.2f}"), fixed(row, "roof_pct", "{:.1f}"),
                             speedup("speedup_vs_cudnn"), any_torch ? " | " + speedup("speedup_vs_torch_eager") : "");
+        if (any_clock) {
+          const std::string clock = clock_label(row.value("clocks", nlohmann::json()));
+          cells += " | " + (clock.empty() ? std::string("-") : clock);
+        }
       } else {
         notes.push_back(fmt::format("- {} {} at {} = {}: **{}**: {}", impl, pass, d.value("x_label", "x"), xs, status,
                                     row.value("reason", "")));
-        cells = fmt::format("**{}** [{}] | | | |{}", status, notes.size(), any_torch ? " |" : "");
+        cells =
+            fmt::format("**{}** [{}] | | | |{}{}", status, notes.size(), any_torch ? " |" : "", any_clock ? " |" : "");
       }
       table << fmt::format("| {} | {} | {} |\n", xs, impl, cells);
     }

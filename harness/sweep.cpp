@@ -227,6 +227,7 @@ nlohmann::json run_sweep(const SweepSpec& spec, const SweepRunOptions& options) 
       const TimedResult& r = results[timed_entries.size() + i];
       if (r.error.empty()) {
         stage_rows[i]["samples_ms"] = r.samples_ms;
+        if (r.clocks.samples > 0) stage_rows[i]["clocks"] = r.clocks.to_json();
       } else {
         stage_rows[i]["status"] = "error";
         stage_rows[i]["reason"] = "failed while timed: " + r.error;
@@ -239,6 +240,7 @@ nlohmann::json run_sweep(const SweepSpec& spec, const SweepRunOptions& options) 
         continue;
       }
       e.row["samples_ms"] = results[i].samples_ms;
+      if (results[i].clocks.samples > 0) e.row["clocks"] = results[i].clocks.to_json();
       // Checked again after timing, on the same inputs: the timed launches must not have
       // broken anything (a race, a stale workspace).
       const PassCheck after =
@@ -249,8 +251,9 @@ nlohmann::json run_sweep(const SweepSpec& spec, const SweepRunOptions& options) 
         e.row.erase("samples_ms");
       }
       const SampleStats s = sample_stats(results[i].samples_ms);
-      std::cerr << fmt::format("  {:<11} {:<8} {:>10.4f} ms  (min {:.4f}, cv {:.1f}%){}\n", e.kernel->name(),
-                               to_string(e.pass), s.median, s.min, 100 * s.cv,
+      const std::string clock = clock_label(e.row.value("clocks", nlohmann::json()));
+      std::cerr << fmt::format("  {:<11} {:<8} {:>10.4f} ms  (min {:.4f}, cv {:.1f}%{}){}\n", e.kernel->name(),
+                               to_string(e.pass), s.median, s.min, 100 * s.cv, clock.empty() ? "" : ", SM " + clock,
                                e.row["status"] == "ok" ? "" : "  INCORRECT after timing");
     }
     for (const Entry& e : entries) {

@@ -130,14 +130,20 @@ std::vector<TimedResult> time_cases(const std::vector<TimedCase>& cases, const T
   std::unique_ptr<CUevent_st, decltype(&cudaEventDestroy)> start_owner(start, cudaEventDestroy),
       stop_owner(stop, cudaEventDestroy);
 
+  ClockMonitor clocks(cases.size(), std::chrono::milliseconds(10));
   std::vector<std::unique_ptr<CaseState>> states;
   benchmark::ClearRegisteredBenchmarks();
-  for (const TimedCase& c : cases) {
+  for (size_t index = 0; index < cases.size(); ++index) {
+    const TimedCase& c = cases[index];
     states.push_back(std::make_unique<CaseState>());
     CaseState* state = states.back().get();
     state->spec = &c;
-    auto body = [state, stream, start, stop, &options, &flush, flush_bytes](benchmark::State& st) {
+    auto body = [state, stream, start, stop, &options, &flush, flush_bytes, &clocks, index](benchmark::State& st) {
       double total_ms = 0;
+      clocks.set_current(int(index));
+      // Whichever way the body ends, its samples stop here.
+      std::unique_ptr<ClockMonitor, void (*)(ClockMonitor*)> stop_sampling(&clocks,
+                                                                           [](ClockMonitor* m) { m->set_current(-1); });
       try {
         if (options.cuda_graph && !state->graph) capture_graph(*state, stream);
         for (auto _ : st) {
@@ -186,6 +192,7 @@ std::vector<TimedResult> time_cases(const std::vector<TimedCase>& cases, const T
   for (size_t i = 0; i < cases.size(); ++i) {
     results[i].error = states[i]->error;
     if (!results[i].error.empty()) continue;
+    results[i].clocks = clocks.summary(i);
     // Google Benchmark appends the per-benchmark settings to the name:
     // "<name>/min_time:0.050/min_warmup_time:0.020/repeats:10/manual_time".
     for (const auto& [name, samples] : reporter.samples())

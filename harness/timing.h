@@ -6,11 +6,13 @@
 #pragma once
 
 #include <cuda_runtime.h>
-#include <nlohmann/json.hpp>
 
 #include <functional>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
+
+#include "harness/clock_monitor.h"
 
 namespace dsconv {
 
@@ -37,9 +39,11 @@ struct TimedCase {
 struct TimedResult {
   std::vector<double> samples_ms;  // one per repetition: mean time per launch
   std::string error;               // non-empty when the case failed while timed
+  ClockSummary clocks;             // the SM clock while it ran (samples == 0: not known)
 };
 
-// Times every case on `stream`; returns one result per case, in order. Appends Google
+// Times every case on `stream`; returns one result per case, in order, with the SM clock
+// sampled every 10 ms while its repetitions ran. Appends Google
 // Benchmark's JSON for these runs to `gbench` ("context" set on first use, "benchmarks"
 // extended). `progress` is called after each repetition with a one-line description.
 std::vector<TimedResult> time_cases(const std::vector<TimedCase>& cases, const TimingOptions& options,
