@@ -912,15 +912,19 @@ static_assert(WeightTile::BM == kCoSlice && WeightTile::BN == kCiSlice, "the wei
 // A launch takes one 128-channel slice of C_out and every 64-channel slice of C_in, one a
 // blockIdx.y: the C_in slices share nothing (each has its own dt, dW and taps), while a later
 // C_out slice adds to the dt of an earlier one and waits for its launch.
+struct CoSlice {
+  int64_t co0;
+  bool first, last, bias_pw;  // bias_pw: the problem has b_pw (db_pw is summed over dy)
+};
+
+// A block's pair of slices: its launch's of C_out and blockIdx.y's of C_in.
 struct BackwardSlice {
   int64_t ci0, co0;
-  bool first_co, last_co, bias_pw;  // bias_pw: this slice sums dy for db_pw
+  bool first_co, last_co, bias_pw;  // bias_pw: this block sums dy for db_pw
 
-  __device__ static BackwardSlice of_block(const BackwardSlice& launch) {
-    BackwardSlice slice = launch;
-    slice.ci0 = int64_t(blockIdx.y) * kCiSlice;
-    slice.bias_pw = launch.bias_pw && blockIdx.y == 0;  // once a C_out slice
-    return slice;
+  __device__ static BackwardSlice of_block(const CoSlice& co) {
+    return {int64_t(blockIdx.y) * kCiSlice, co.co0, co.first, co.last,
+            co.bias_pw && blockIdx.y == 0};  // db_pw once a C_out slice
   }
 };
 
@@ -1036,7 +1040,7 @@ __device__ __forceinline__ auto& first_if(A& a, B& b) {
 template <int KH, int KW, BackwardWindows kWindows>
 __global__ __launch_bounds__(kThreads, 1) void fused_backward_kernel(
     const __grid_constant__ CUtensorMap x_map, const __grid_constant__ CUtensorMap dt_map, ConvShape s, Geometry g,
-    BackwardSlice co_slice, const float* __restrict__ x, const float* __restrict__ w_dw, const float* __restrict__ b_dw,
+    CoSlice co_slice, const float* __restrict__ x, const float* __restrict__ w_dw, const float* __restrict__ b_dw,
     const float* __restrict__ w_pw, const float* __restrict__ dy, float* __restrict__ dt_out,
     float* __restrict__ partial_dw_pw, float* __restrict__ partial_db_pw, float* __restrict__ partial_dw_dw,
     float* __restrict__ partial_db_dw) {
@@ -1722,7 +1726,7 @@ struct LaunchFusedBackward {
   using Window = BackwardWindow<KH, KW>;
   using Layout = BackwardLayout<KH, KW, false>;
   using TmaLayout = BackwardLayout<KH, KW, true>;
-  static void run(const Plan& q, const DeviceTensors& d, BackwardSlice slice, cudaStream_t st) {
+  static void run(const Plan& q, const DeviceTensors& d, CoSlice slice, cudaStream_t st) {
     const ConvShape& s = q.s;
     // A row of blocks a C_in slice: C_in <= 2^20 (a Problem's limit) makes at most 16,384 of
     // the 65,535 rows a grid may have.
@@ -1909,7 +1913,7 @@ class Fused final : public Kernel {
     stages.push_back(
         {"fused", f * (x + y + t), 4 * t * double(p.c_out) + 4 * t * double(p.taps()), [p, q, d](cudaStream_t st) {
            for (int64_t co0 = 0; co0 < p.c_out; co0 += kCoSlice) {
-             const BackwardSlice slice{0, co0, co0 == 0, co0 + kCoSlice >= p.c_out, p.bias};
+             const CoSlice slice{co0, co0 == 0, co0 + kCoSlice >= p.c_out, p.bias};
              by_kernel_size<LaunchFusedBackward>(p.conv.kh, p.conv.kw,
                                                  [&](auto launch) { launch.run(*q, d, slice, st); });
            }
