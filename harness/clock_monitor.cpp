@@ -98,8 +98,12 @@ nlohmann::json ClockSummary::to_json() const {
 std::string clock_label(const nlohmann::json& clocks) {
   if (!clocks.is_object() || !clocks.contains("sm_mhz_median") || !clocks.at("sm_mhz_median").is_number()) return "";
   std::string label = fmt::format("{:.0f} MHz", clocks.at("sm_mhz_median").get<double>());
-  const double limited = clocks.value("limited_pct", 0.0);
-  const std::vector<std::string> reasons = clocks.value("limit_reasons", std::vector<std::string>{});
+  const double limited = clocks.contains("limited_pct") && clocks.at("limited_pct").is_number()
+                             ? clocks.at("limited_pct").get<double>()
+                             : 0.0;
+  std::vector<std::string> reasons;
+  for (const nlohmann::json& r : clocks.value("limit_reasons", nlohmann::json::array()))
+    if (r.is_string()) reasons.push_back(r.get<std::string>());
   if (limited > 0 && !reasons.empty()) label += fmt::format(", {} {:.0f}%", fmt::join(reasons, " + "), limited);
   return label;
 }

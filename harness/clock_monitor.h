@@ -60,6 +60,18 @@ class ClockMonitor {
 
   bool available() const { return device_ != nullptr; }
   void set_current(int index) { current_.store(index, std::memory_order_relaxed); }
+
+  // Case `index` is current while this lives; then none is.
+  class CurrentCase {
+   public:
+    CurrentCase(ClockMonitor& monitor, int index) : monitor_(monitor) { monitor_.set_current(index); }
+    ~CurrentCase() { monitor_.set_current(-1); }
+    CurrentCase(const CurrentCase&) = delete;
+    CurrentCase& operator=(const CurrentCase&) = delete;
+
+   private:
+    ClockMonitor& monitor_;
+  };
   ClockSummary summary(size_t index) const;
 
  private:

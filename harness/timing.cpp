@@ -140,10 +140,7 @@ std::vector<TimedResult> time_cases(const std::vector<TimedCase>& cases, const T
     state->spec = &c;
     auto body = [state, stream, start, stop, &options, &flush, flush_bytes, &clocks, index](benchmark::State& st) {
       double total_ms = 0;
-      clocks.set_current(int(index));
-      // Whichever way the body ends, its samples stop here.
-      std::unique_ptr<ClockMonitor, void (*)(ClockMonitor*)> stop_sampling(&clocks,
-                                                                           [](ClockMonitor* m) { m->set_current(-1); });
+      const ClockMonitor::CurrentCase sampled(clocks, int(index));  // until the body returns
       try {
         if (options.cuda_graph && !state->graph) capture_graph(*state, stream);
         for (auto _ : st) {

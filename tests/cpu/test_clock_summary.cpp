@@ -47,6 +47,9 @@ TEST(ClockSummary, Labels) {
                 summarize_clock({{1845, kPowerCap}, {1845, kPowerCap}, {1980, 0}, {1845, kPowerCap}}, 1980).to_json()),
             "1845 MHz, power cap 75%");
   EXPECT_EQ(clock_label(nlohmann::json{{"sm_mhz_median", "fast"}}), "");  // not a number: no label
+  // A malformed file's limits are left out, not thrown at the reader.
+  EXPECT_EQ(clock_label(nlohmann::json{{"sm_mhz_median", 1900}, {"limited_pct", "x"}, {"limit_reasons", 7}}),
+            "1900 MHz");
 }
 
 // A report gets an SM clock column only when some row has a clock, and shows "-" for the rest.

@@ -14,9 +14,10 @@ TEST(ClockMonitor, SamplesOnlyTheCurrentCase) {
   DSCONV_REQUIRE_GPU();
   ClockMonitor monitor(2, std::chrono::milliseconds(5));
   if (!monitor.available()) GTEST_SKIP() << "NVML (libnvidia-ml.so.1) is not usable on this machine";
-  monitor.set_current(1);
-  std::this_thread::sleep_for(std::chrono::milliseconds(200));
-  monitor.set_current(-1);
+  {
+    const ClockMonitor::CurrentCase current(monitor, 1);
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
   std::this_thread::sleep_for(std::chrono::milliseconds(50));
   const ClockSummary none = monitor.summary(0), some = monitor.summary(1);
   EXPECT_EQ(none.samples, 0);
