@@ -45,7 +45,7 @@
 // the copies alone took this kernel from 6.86 to 6.74 ms; ablations of that version (ncu
 // kernel times) put the copies - their issue, index arithmetic and waits - at a fifth of it
 // and the two GEMMs at two fifths. Copies and the dt store without a division per element,
-// and compile-time window offsets in the depthwise passes (kUnitTile), brought it to 5.30.
+// and compile-time window offsets in the depthwise passes (FixedSteps), brought it to 5.30.
 // On sm_90 at unit steps with "same" padding's window offset (BackwardWindows::tma_blocks) the
 // window is one TMA box a tile, awaited on an mbarrier, and the two depthwise passes take 4 x 4
 // blocks from float4 window rows, as the wide forward's: 4.38 ms for this kernel, 5.15 with dx
@@ -155,41 +155,48 @@ Geometry make_geometry(const ConvShape& s, int max_window_floats, int max_sub_ch
 // Copies the x window of channels [c0, c0 + count) of image `img` for the tile at
 // (oh0, ow0) into X[channel][row][col], zeros for padding and for channels >= C_in, with
 // 16-byte copies when rows are 4-aligned. Returns the column where the window starts.
+// A thread takes one float4 of the window - a (row, quad) pair - in every `groups`-th
+// channel: where it falls in the plane is worked out once, and each next channel only adds a
+// plane to the source and a window to the destination. A walk over (channel, row, quad) that
+// worked out every element's place cost 72 instructions a 16-byte copy, 30% of the forward's
+// instructions on MobileNet's stride-2 layers (ncu, H100).
 __device__ inline int copy_x_window(float* __restrict__ X, const float* __restrict__ x, const ConvShape& s,
                                     const Geometry& g, int64_t img, int64_t c0, int count, int64_t oh0, int64_t ow0,
                                     int tid) {
   const int64_t row0 = oh0 * s.sh - s.ph, col0 = ow0 * s.sw - s.pw;
   const bool vector = s.w % 4 == 0;
   const int64_t start = vector ? depthwise::floor_div(col0, 4) * 4 : col0;
-  const int quads = g.win_cols / 4, per_channel = g.win_rows * quads;
-  // Element (ch, r, q) walks from tid in steps of kThreads as a mixed-radix counter: no
-  // division per element.
-  int q = tid % quads, r = tid / quads % g.win_rows, ch = tid / per_channel;
-  const int step_q = kThreads % quads, step_r = kThreads / quads % g.win_rows, step_ch = kThreads / per_channel;
-  for (; ch < count; ch += step_ch) {
-    const int64_t c = c0 + ch, gr = row0 + r, gc = start + 4 * q;
-    float* dst = X + ch * g.window_floats() + r * g.win_cols + 4 * q;
-    const float* plane = x + (img * s.c_in + (c < s.c_in ? c : 0)) * s.in_pixels();
-    const bool row_ok = c < s.c_in && gr >= 0 && gr < s.h;
-    if (vector) {
-      const bool ok = row_ok && gc >= 0 && gc < s.w;  // w % 4 == 0: a quad is all in or all out
-      gemm::copy_async_16(dst, ok ? plane + gr * s.w + gc : x, ok);
-    } else {
+  const int quads = g.win_cols / 4, pairs = g.win_rows * quads;
+  const int groups = max(1, kThreads / pairs), lanes = kThreads / groups, group = tid / lanes;
+  if (group < groups) {
+    // The window's first row and column: negative in the padding.
+    const int h = int(s.h), w = int(s.w), first_row = int(row0), first_col = int(start);
+    const int valid_channels = int(min64(count, s.c_in - c0));  // the rest are zeros
+    const int64_t plane = s.in_pixels();
+    const float* const planes = x + (img * s.c_in + c0 + group) * plane;  // this group's first channel
+    const int64_t src_step = groups * plane;                              // to its next channel
+    const int dst_step = groups * g.window_floats();
+    for (int pair = tid % lanes; pair < pairs; pair += lanes) {
+      const int r = pair / quads, q = pair - r * quads, gr = first_row + r, gc = first_col + 4 * q;
+      const bool row_in = unsigned(gr) < unsigned(h);
+      const float* src = planes + (int64_t(gr) * w + gc);  // read only where in the plane
+      float* dst = X + group * g.window_floats() + r * g.win_cols + 4 * q;
+      if (vector) {
+        const bool in_plane = row_in && unsigned(gc) < unsigned(w);  // w % 4 == 0: a quad is all in or all out
+        for (int ch = group; ch < count; ch += groups, src += src_step, dst += dst_step) {
+          const bool ok = in_plane && ch < valid_channels;
+          gemm::copy_async_16(dst, ok ? src : x, ok);
+        }
+      } else {
+        const int first_in = max(0, -gc), end_in = row_in ? min(4, w - gc) : 0;  // the quad's columns in the plane
+        for (int ch = group; ch < count; ch += groups, src += src_step, dst += dst_step) {
 #pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        const bool ok = row_ok && gc + e >= 0 && gc + e < s.w;
-        gemm::copy_async_4(dst + e, ok ? plane + gr * s.w + gc + e : x, ok);
+          for (int e = 0; e < 4; ++e) {
+            const bool ok = e >= first_in && e < end_in && ch < valid_channels;
+            gemm::copy_async_4(dst + e, ok ? src + e : x, ok);
+          }
+        }
       }
-    }
-    q += step_q;
-    if (q >= quads) {
-      q -= quads;
-      ++r;
-    }
-    r += step_r;
-    if (r >= g.win_rows) {
-      r -= g.win_rows;
-      ++ch;
     }
   }
   return int(col0 - start);
@@ -248,34 +255,53 @@ __device__ __forceinline__ int run_pixel(int run, int q) {
   return run + q * (kPixels / kRun);
 }
 
+// A tile whose steps are known at compile time: stride kStride both ways, unit dilation,
+// kCols-wide tiles (4 x 32, or 8 x 16 for narrow images). depthwise_run then finds every
+// element a run reads at a compile-time offset from one address. RunTimeSteps: any other.
+template <int kStride_, int kCols_>
+struct FixedSteps {
+  static constexpr int kStride = kStride_, kCols = kCols_;
+};
+struct RunTimeSteps {};
+template <class Steps>
+constexpr bool kFixedSteps = !std::is_same_v<Steps, RunTimeSteps>;
+
 // The kRun outputs of a run of one channel, from the staged window:
 // t[q] = bias + sum over taps of w * X[row * sh + i * dh][col * sw + j * dw + offset] for
 // pixel (row, col) = run_pixel(run, q) of the tile. With kWeightGrad, also hands
 // sink(tap, sum over q of X[...] * dt[q]) each tap's share of dW_dw.
-// kUnitTile: unit stride and dilation on 4 x 32 tiles, so every element a run reads sits at a
-// compile-time offset from window + run + offset - one address register for all of them, and
-// an element two taps share (one row apart) is loaded once.
-template <int kRun, int KH, int KW, bool kWeightGrad, bool kUnitTile = false, class Sink>
+// With FixedSteps, pixel run + q P (P = kPixels / kRun) sits at the window offset of pixel
+// run plus that of pixel q P, because P is a multiple of the tile's width or divides it (no
+// carry between row and column): one address register for all of a run's reads, each at an
+// immediate offset, and an element two taps share (one row apart) is loaded once. At run-time
+// steps each read's address is worked out: MobileNet's stride-2 layers (ncu, H100) spent 194
+// instructions a run on 36 FFMA.
+template <int kRun, int KH, int KW, bool kWeightGrad, class Steps = RunTimeSteps, class Sink>
 __device__ __forceinline__ void depthwise_run(const float* __restrict__ window, const Geometry& g, const ConvShape& s,
                                               int run, int offset, const DepthwiseWeights<KH, KW>& wr,
                                               const float* __restrict__ w_global, bool channel_valid, float (&t)[kRun],
                                               const float (&dt)[kRun], Sink&& sink) {
-  static_assert(!kUnitTile || (KH * KW > 0 && 32 % (kPixels / kRun) == 0), "unit tiles: known taps, runs within a row");
-  constexpr int kWinCols = window_cols(32, KW, 1, 1);  // g.win_cols of a unit tile
-  int base[kRun];                                      // window offset of each pixel under tap (0, 0)
+  constexpr bool kFixed = kFixedSteps<Steps>;
+  constexpr int kRunStep = kPixels / kRun;
+  int base[kRun];  // window offset of each pixel under tap (0, 0)
+  int win_cols = g.win_cols;
+  if constexpr (kFixed) {
+    constexpr int kS = Steps::kStride, kTw = Steps::kCols, kWinCols = window_cols(kTw, KW, kS, 1);
+    static_assert(KH * KW > 0 && (kRunStep % kTw == 0 || kTw % kRunStep == 0), "fixed steps: known taps, no carry");
+    auto place = [](int p) { return p / kTw * kS * kWinCols + p % kTw * kS; };
 #pragma unroll
-  for (int q = 0; q < kRun; ++q) {
-    if constexpr (kUnitTile) {
-      const int p = q * (kPixels / kRun);  // run_pixel(0, q): row p / 32, column p % 32 + run
-      base[q] = p / 32 * kWinCols + p % 32;
-    } else {
+    for (int q = 0; q < kRun; ++q) base[q] = place(q * kRunStep);
+    window += place(run) + offset;
+    win_cols = kWinCols;
+  } else {
+#pragma unroll
+    for (int q = 0; q < kRun; ++q) {
       const int p = run_pixel<kRun>(run, q), row = p >> g.tw_shift, col = p & (g.tw - 1);
       base[q] = row * s.sh * g.win_cols + col * s.sw + offset;
     }
   }
-  if constexpr (kUnitTile) window += run + offset;
   auto tap = [&](int i, int j, float wv) {
-    const float* src = kUnitTile ? window + i * kWinCols + j : window + i * s.dh * g.win_cols + j * s.dw;
+    const float* src = kFixed ? window + i * win_cols + j : window + i * s.dh * g.win_cols + j * s.dw;
     float grad = 0.0f;
 #pragma unroll
     for (int q = 0; q < kRun; ++q) {
@@ -324,7 +350,7 @@ constexpr int kForwardBlocksPerSM = KH* KW > 0 ? 2 : 1;
 // MobileNet layer has one tile an image), the chunks of C_in are split gridDim.y ways, a row
 // of blocks a split, and the splits' sums go to `partial_y` (one copy of y a split, the bias
 // in split 0's) for sum_planes to add in split order: deterministic, no atomics.
-template <class T, int KH, int KW>
+template <class T, int KH, int KW, class Steps>
 __global__ __launch_bounds__(kThreads, kForwardBlocksPerSM<KH, KW>) void fused_forward_kernel(
     ConvShape s, Geometry g, const float* __restrict__ x, const float* __restrict__ w_dw,
     const float* __restrict__ b_dw, const float* __restrict__ w_pw, const float* __restrict__ b_pw,
@@ -425,9 +451,9 @@ __global__ __launch_bounds__(kThreads, kForwardBlocksPerSM<KH, KW>) void fused_f
       float t[kForwardRun];
       start_channel(w_dw, b_dw, c, valid, wr, t);
       const float no_dt[kForwardRun] = {};
-      depthwise_run<kForwardRun, KH, KW, false>(window_base + ch * g.window_floats(), g, s, run, offset, wr,
-                                                w_dw + (valid ? c : 0) * s.kh * s.kw, valid, t, no_dt,
-                                                [](int, float) {});
+      depthwise_run<kForwardRun, KH, KW, false, Steps>(window_base + ch * g.window_floats(), g, s, run, offset, wr,
+                                                       w_dw + (valid ? c : 0) * s.kh * s.kw, valid, t, no_dt,
+                                                       [](int, float) {});
 #pragma unroll
       for (int q = 0; q < kForwardRun; ++q) Bs[k * kPixels + run_pixel<kForwardRun>(run, q)] = t[q];
     }
@@ -1045,7 +1071,8 @@ __global__ __launch_bounds__(kThreads, 1) void fused_backward_kernel(
     float* __restrict__ partial_dw_pw, float* __restrict__ partial_db_pw, float* __restrict__ partial_dw_dw,
     float* __restrict__ partial_db_dw) {
   constexpr bool kTma = kWindows == BackwardWindows::tma_blocks;
-  constexpr bool kUnitTile = kWindows == BackwardWindows::unit_tile;
+  using WindowSteps =
+      std::conditional_t<kWindows == BackwardWindows::unit_tile, FixedSteps<1, kUnitCols>, RunTimeSteps>;
   extern __shared__ __align__(128) float backward_smem[];  // 128: X is a TMA destination
   __shared__ uint64_t window_full[kWindowParts];           // kTma: a box of the tile's window has landed
   // kTma: half 1 has made the tile's t. An mbarrier, which racecheck follows, where a named
@@ -1375,7 +1402,7 @@ __global__ __launch_bounds__(kThreads, 1) void fused_backward_kernel(
         DepthwiseWeights<KH, KW> wr;
         float t[kBackwardRun];
         start_channel<KH, KW>(w_dw, b_dw, c, valid, wr, t);
-        depthwise_run<kBackwardRun, KH, KW, false, kUnitTile>(
+        depthwise_run<kBackwardRun, KH, KW, false, WindowSteps>(
             window, g, s, run, offset, wr, w_dw + (valid ? c : 0) * taps, valid, t, t, [](int, float) {});
 #pragma unroll
         for (int q = 0; q < kBackwardRun; ++q) T[ci * kRowPitch + run_pixel<kBackwardRun>(run, q)] = t[q];
@@ -1451,8 +1478,8 @@ __global__ __launch_bounds__(kThreads, 1) void fused_backward_kernel(
         for (int off = kRuns / 2; off > 0; off /= 2) v += __shfl_down_sync(lanes, v, off, kRuns);
         if (run == 0) DW[ci * kMaxWeightSlots + slot] += v;
       };
-      depthwise_run<kBackwardRun, KH, KW, true, kUnitTile>(window, g, s, run, offset, wr, w_dw + (valid ? c : 0) * taps,
-                                                           valid, t, dtv, add);
+      depthwise_run<kBackwardRun, KH, KW, true, WindowSteps>(window, g, s, run, offset, wr,
+                                                             w_dw + (valid ? c : 0) * taps, valid, t, dtv, add);
       float dt_sum = 0.f;
 #pragma unroll
       for (int q = 0; q < kBackwardRun; ++q) dt_sum += dtv[q];
@@ -1553,17 +1580,37 @@ int forward_k_splits(int64_t output_tiles, int64_t chunks, int64_t resident_bloc
 
 template <class T, int KH, int KW>
 struct LaunchFusedForward {
+  template <class Steps>
+  static constexpr auto kernel = fused_forward_kernel<T, KH, KW, Steps>;
   static constexpr int blocks_per_sm() { return kForwardBlocksPerSM<KH, KW>; }
+  // 3 x 3 at stride 1 or 2 with unit dilation (MobileNet's layers): the kernel whose depthwise
+  // reads sit at compile-time offsets.
+  static constexpr bool kFixedVariants = KH == 3 && KW == 3;
+  static auto pick(const ConvShape& s, const Geometry& g) {
+    if constexpr (kFixedVariants)
+      if (s.dh == 1 && s.dw == 1 && s.sh == s.sw && (s.sh == 1 || s.sh == 2)) {
+        if (s.sh == 1) return g.tw == 32 ? kernel<FixedSteps<1, 32>> : kernel<FixedSteps<1, 16>>;
+        return g.tw == 32 ? kernel<FixedSteps<2, 32>> : kernel<FixedSteps<2, 16>>;
+      }
+    return kernel<RunTimeSteps>;
+  }
   static void run(const Plan& q, const DeviceTensors& d, cudaStream_t st) {
     const dim3 grid(unsigned(q.forward_grid), unsigned(q.forward_splits));
-    fused_forward_kernel<T, KH, KW><<<grid, kThreads, forward_smem_bytes<T>(), st>>>(
+    pick(q.s, q.forward_geometry)<<<grid, kThreads, forward_smem_bytes<T>(), st>>>(
         q.s, q.forward_geometry, d.x, d.w_dw, d.b_dw, d.w_pw, d.b_pw, d.y, q.partial_y);
     DSCONV_LAUNCH_CHECK();
     if (q.forward_splits > 1) launch_sum_planes(q.partial_y, q.forward_splits, d.y, q.s.y_elems(), st);
   }
   static void prepare() {
-    DSCONV_CUDA_CHECK(cudaFuncSetAttribute(fused_forward_kernel<T, KH, KW>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                           int(forward_smem_bytes<T>())));
+    auto allow = [](auto f) {
+      DSCONV_CUDA_CHECK(
+          cudaFuncSetAttribute(f, cudaFuncAttributeMaxDynamicSharedMemorySize, int(forward_smem_bytes<T>())));
+    };
+    allow(kernel<RunTimeSteps>);
+    if constexpr (kFixedVariants)
+      for (const auto f :
+           {kernel<FixedSteps<1, 32>>, kernel<FixedSteps<1, 16>>, kernel<FixedSteps<2, 32>>, kernel<FixedSteps<2, 16>>})
+        allow(f);
   }
 };
 template <int KH, int KW>
