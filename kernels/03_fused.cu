@@ -113,7 +113,16 @@ struct Geometry {
   int channel_stride = 0;          // floats from one channel's window to the next
   int64_t tiles_h = 0, tiles_w = 0;
   int sub_channels = 0;  // channels staged at once
+  // Images a tile holds side by side: 2 where an image has at most 8 x 8 outputs (the forward
+  // on MobileNet's 7 x 7 layers), one in each 8 x 8 half of an 8 x 16 tile, their windows side
+  // by side in each window row; else 1.
+  int images = 1;
+  int second_image_shift = 0;  // window columns from pixel column c's place to its second-image place
   __host__ __device__ int window_floats() const { return channel_stride; }
+  __host__ __device__ int image_window_cols() const { return win_cols / images; }
+  __host__ __device__ int64_t pixel_tiles(int64_t n) const { return (n + images - 1) / images * tiles_h * tiles_w; }
+  // Tile column c's image (0 or 1) in the tile.
+  __host__ __device__ int image_of_column(int c) const { return images == 2 ? c >> 3 : 0; }
 };
 
 // Floats a row of a channel's x window takes for `count` output columns: + 3 because a
@@ -124,7 +133,10 @@ __host__ __device__ constexpr int window_cols(int count, int k, int stride, int 
 
 // `run`: the pixels per thread run, which sets how many lanes read each channel's window at
 // once (kPixels / run) and so the channel stride that keeps those reads conflict-free.
-Geometry make_geometry(const ConvShape& s, int max_window_floats, int max_sub_channels, int run) {
+// `image_pairs`: two images of at most 8 x 8 outputs a tile where their windows fit (see
+// Geometry::images).
+Geometry make_geometry(const ConvShape& s, int max_window_floats, int max_sub_channels, int run,
+                       bool image_pairs = false) {
   Geometry g;
   if (s.wo < 32) {  // narrow images waste less of an 8 x 16 tile
     g.th = 8;
@@ -132,29 +144,42 @@ Geometry make_geometry(const ConvShape& s, int max_window_floats, int max_sub_ch
     g.tw_shift = 4;
   }
   g.win_rows = depthwise::window(g.th, s.kh, s.sh, s.dh);
+  auto finish = [&](Geometry& f) {
+    // The channels a warp's lanes touch at once (16 lanes each on 16 adjacent pixels, or 8 on
+    // 8) fall on different banks when a channel's stride is 16 (or 8 or 24) floats past a
+    // multiple of 32; with 32 lanes a channel, a warp reads one channel.
+    const int lanes = kPixels / run;
+    f.channel_stride = f.win_rows * f.win_cols;
+    while (lanes < 32 &&
+           (lanes == 16 ? f.channel_stride % 32 != 16 : f.channel_stride % 32 != 8 && f.channel_stride % 32 != 24))
+      f.channel_stride += 4;
+    f.tiles_h = (s.ho + f.th - 1) / f.th;
+    f.tiles_w = (s.wo + f.tw - 1) / f.tw;
+    f.sub_channels = 0;
+    for (int c = max_sub_channels; c >= 1; c /= 2)
+      if (int64_t(c) * f.window_floats() <= max_window_floats) {
+        f.sub_channels = c;
+        break;
+      }
+  };
   g.win_cols = window_cols(g.tw, s.kw, s.sw, s.dw);
-  // The channels a warp's lanes touch at once (16 lanes each on 16 adjacent pixels, or 8 on 8)
-  // fall on different banks when a channel's stride is 16 (or 8 or 24) floats past a
-  // multiple of 32; with 32 lanes a channel, a warp reads one channel.
-  const int lanes = kPixels / run;
-  g.channel_stride = g.win_rows * g.win_cols;
-  while (lanes < 32 &&
-         (lanes == 16 ? g.channel_stride % 32 != 16 : g.channel_stride % 32 != 8 && g.channel_stride % 32 != 24))
-    g.channel_stride += 4;
-  g.tiles_h = (s.ho + g.th - 1) / g.th;
-  g.tiles_w = (s.wo + g.tw - 1) / g.tw;
-  g.sub_channels = 0;
-  for (int c = max_sub_channels; c >= 1; c /= 2)
-    if (int64_t(c) * g.window_floats() <= max_window_floats) {
-      g.sub_channels = c;
-      break;
-    }
+  finish(g);
+  if (image_pairs && s.ho <= 8 && s.wo <= 8 && s.n > 1) {
+    Geometry pairs = g;  // an 8 x 16 tile
+    pairs.images = 2;
+    pairs.win_cols = 2 * window_cols(8, s.kw, s.sw, s.dw);
+    pairs.second_image_shift = pairs.image_window_cols() - 8 * s.sw;
+    finish(pairs);
+    if (pairs.sub_channels > 0) return pairs;
+  }
   return g;
 }
 
 // Copies the x window of channels [c0, c0 + count) of image `img` for the tile at
-// (oh0, ow0) into X[channel][row][col], zeros for padding and for channels >= C_in, with
-// 16-byte copies when rows are 4-aligned. Returns the column where the window starts.
+// (oh0, ow0) into X[channel][row][col], zeros for padding, for channels >= C_in and for an
+// image past the batch, with 16-byte copies when rows are 4-aligned. Returns the column where
+// the window starts. Where a tile holds two images, each is copied on its own, its window
+// g.image_window_cols() wide in rows g.win_cols apart.
 // A thread takes one float4 of the window - a (row, quad) pair - in every `groups`-th
 // channel: where it falls in the plane is worked out once, and each next channel only adds a
 // plane to the source and a window to the destination. A walk over (channel, row, quad) that
@@ -166,12 +191,12 @@ __device__ inline int copy_x_window(float* __restrict__ X, const float* __restri
   const int64_t row0 = oh0 * s.sh - s.ph, col0 = ow0 * s.sw - s.pw;
   const bool vector = s.w % 4 == 0;
   const int64_t start = vector ? depthwise::floor_div(col0, 4) * 4 : col0;
-  const int quads = g.win_cols / 4, pairs = g.win_rows * quads;
+  const int quads = g.image_window_cols() / 4, pairs = g.win_rows * quads;
   const int groups = max(1, kThreads / pairs), lanes = kThreads / groups, group = tid / lanes;
   if (group < groups) {
     // The window's first row and column: negative in the padding.
     const int h = int(s.h), w = int(s.w), first_row = int(row0), first_col = int(start);
-    const int valid_channels = int(min64(count, s.c_in - c0));  // the rest are zeros
+    const int valid_channels = img < s.n ? int(min64(count, s.c_in - c0)) : 0;  // the rest are zeros
     const int64_t plane = s.in_pixels();
     const float* const planes = x + (img * s.c_in + c0 + group) * plane;  // this group's first channel
     const int64_t src_step = groups * plane;                              // to its next channel
@@ -256,11 +281,19 @@ __device__ __forceinline__ int run_pixel(int run, int q) {
 }
 
 // A tile whose steps are known at compile time: stride kStride both ways, unit dilation,
-// kCols-wide tiles (4 x 32, or 8 x 16 for narrow images). depthwise_run then finds every
-// element a run reads at a compile-time offset from one address. RunTimeSteps: any other.
-template <int kStride_, int kCols_>
+// kCols-wide tiles (4 x 32, or 8 x 16 for narrow images; kImagePairs: two images of at most
+// 8 x 8 outputs). depthwise_run then finds every element a run reads at a compile-time
+// offset from one address. RunTimeSteps: any other.
+template <int kStride_, int kCols_, bool kImagePairs = false>
 struct FixedSteps {
   static constexpr int kStride = kStride_, kCols = kCols_;
+  static_assert(!kImagePairs || kCols == 16, "image pairs: 8 x 16 tiles");
+  __host__ __device__ static constexpr int window_cols(int kw) {  // g.win_cols
+    return kImagePairs ? 2 * dsconv::window_cols(8, kw, kStride, 1) : dsconv::window_cols(kCols, kw, kStride, 1);
+  }
+  __host__ __device__ static constexpr int second_image_shift(int kw) {  // g.second_image_shift
+    return kImagePairs ? dsconv::window_cols(8, kw, kStride, 1) - 8 * kStride : 0;
+  }
 };
 struct RunTimeSteps {};
 template <class Steps>
@@ -286,9 +319,12 @@ __device__ __forceinline__ void depthwise_run(const float* __restrict__ window, 
   int base[kRun];  // window offset of each pixel under tap (0, 0)
   int win_cols = g.win_cols;
   if constexpr (kFixed) {
-    constexpr int kS = Steps::kStride, kTw = Steps::kCols, kWinCols = window_cols(kTw, KW, kS, 1);
+    constexpr int kS = Steps::kStride, kTw = Steps::kCols, kWinCols = Steps::window_cols(KW);
     static_assert(KH * KW > 0 && (kRunStep % kTw == 0 || kTw % kRunStep == 0), "fixed steps: known taps, no carry");
-    auto place = [](int p) { return p / kTw * kS * kWinCols + p % kTw * kS; };
+    auto place = [](int p) {
+      const int col = p % kTw;
+      return p / kTw * kS * kWinCols + col * kS + (col >> 3) * Steps::second_image_shift(KW);
+    };
 #pragma unroll
     for (int q = 0; q < kRun; ++q) base[q] = place(q * kRunStep);
     window += place(run) + offset;
@@ -297,7 +333,7 @@ __device__ __forceinline__ void depthwise_run(const float* __restrict__ window, 
 #pragma unroll
     for (int q = 0; q < kRun; ++q) {
       const int p = run_pixel<kRun>(run, q), row = p >> g.tw_shift, col = p & (g.tw - 1);
-      base[q] = row * s.sh * g.win_cols + col * s.sw + offset;
+      base[q] = row * s.sh * g.win_cols + col * s.sw + offset + (col >> 3) * g.second_image_shift;  // 0: one image
     }
   }
   auto tap = [&](int i, int j, float wv) {
@@ -361,8 +397,7 @@ __global__ __launch_bounds__(kThreads, kForwardBlocksPerSM<KH, KW>) void fused_f
   float* Xs = Bs + kChunk * kPixels;    // [2][forward_x_floats]: x windows
   const int tid = threadIdx.x;
   const int m_tiles = int((s.c_out + T::BM - 1) / T::BM);
-  const int64_t pixel_tiles = s.n * g.tiles_h * g.tiles_w;
-  const int64_t tiles = pixel_tiles * m_tiles;
+  const int64_t tiles = g.pixel_tiles(s.n) * m_tiles;
   // This block's split of C_in (blockIdx.y): chunks_per_split chunks from first_chunk(), fewer
   // in the last split. The split's index is read where it is used (fresh::block_y), so that
   // it holds no register through the GEMM.
@@ -378,7 +413,8 @@ __global__ __launch_bounds__(kThreads, kForwardBlocksPerSM<KH, KW>) void fused_f
   // Stages are walked in order, so the tile's coordinates - 64-bit divisions - are worked
   // out once a tile, not once a stage.
   struct Where {
-    int64_t tile, img, oh0, ow0;
+    int64_t tile;
+    int img, oh0, ow0;  // n, H_out and W_out under 2^31: host-checked
     int m0, in_tile, chunk, sub;
   };
   const int subs_shift = __ffs(subs) - 1;  // subs is a power of 2
@@ -386,9 +422,9 @@ __global__ __launch_bounds__(kThreads, kForwardBlocksPerSM<KH, KW>) void fused_f
     const int64_t pixel_tile = tile / m_tiles, per_image = g.tiles_h * g.tiles_w, rem = pixel_tile % per_image;
     Where w{};
     w.tile = tile;
-    w.img = pixel_tile / per_image;
-    w.oh0 = (rem / g.tiles_w) * g.th;
-    w.ow0 = (rem % g.tiles_w) * g.tw;
+    w.img = int(pixel_tile / per_image) * g.images;  // the first of the tile's images
+    w.oh0 = int(rem / g.tiles_w) * g.th;
+    w.ow0 = int(rem % g.tiles_w) * g.tw;
     w.m0 = int(tile % m_tiles) * T::BM;
     w.chunk = first_chunk();
     return w;
@@ -415,8 +451,10 @@ __global__ __launch_bounds__(kThreads, kForwardBlocksPerSM<KH, KW>) void fused_f
   };
   // Issues the copies of one stage: its x window and, at a chunk's first stage, the W slice.
   auto copy = [&](int64_t stage, const Where& w) {
-    copy_x_window(Xs + (stage & 1) * kForwardXFloats, x, s, g, w.img,
-                  int64_t(w.chunk) * kChunk + w.sub * g.sub_channels, g.sub_channels, w.oh0, w.ow0, tid);
+#pragma unroll 1
+    for (int i = 0; i < g.images; ++i)
+      copy_x_window(Xs + (stage & 1) * kForwardXFloats + i * g.image_window_cols(), x, s, g, w.img + i,
+                    int64_t(w.chunk) * kChunk + w.sub * g.sub_channels, g.sub_channels, w.oh0, w.ow0, tid);
     if (w.sub == 0 && !resident_w) copy_w(w_buffer(stage, w.chunk), w.m0, w.chunk);
     gemm::copy_async_commit();
   };
@@ -471,12 +509,12 @@ __global__ __launch_bounds__(kThreads, kForwardBlocksPerSM<KH, KW>) void fused_f
             const float bias = b_pw && split == 0 ? __ldg(b_pw + co) : 0.0f;  // split 0's
 #pragma unroll
             for (int gq = 0; gq < T::kGroupsN; ++gq) {
-              const int p = T::col_group(tid, gq);
-              const int64_t oh = w.oh0 + (p >> g.tw_shift), ow = w.ow0 + (p & (g.tw - 1));
-              if (oh < s.ho) {
+              const int p = T::col_group(tid, gq), col = p & (g.tw - 1), image = g.image_of_column(col);
+              const int64_t img = w.img + image, oh = w.oh0 + (p >> g.tw_shift), ow = w.ow0 + col - 8 * image;
+              if (oh < s.ho && img < s.n) {
                 const float v[4] = {acc[i][4 * gq] + bias, acc[i][4 * gq + 1] + bias, acc[i][4 * gq + 2] + bias,
                                     acc[i][4 * gq + 3] + bias};
-                float* row = out + ((w.img * s.c_out + co) * s.ho + oh) * s.wo;
+                float* row = out + ((img * s.c_out + co) * s.ho + oh) * s.wo;
                 if (s.wo % 4 == 0 && ow + 3 < s.wo) {
                   __stcs(reinterpret_cast<float4*>(row + ow), make_float4(v[0], v[1], v[2], v[3]));
                 } else {
@@ -1589,6 +1627,7 @@ struct LaunchFusedForward {
   static auto pick(const ConvShape& s, const Geometry& g) {
     if constexpr (kFixedVariants)
       if (s.dh == 1 && s.dw == 1 && s.sh == s.sw && (s.sh == 1 || s.sh == 2)) {
+        if (g.images == 2) return s.sh == 1 ? kernel<FixedSteps<1, 16, true>> : kernel<FixedSteps<2, 16, true>>;
         if (s.sh == 1) return g.tw == 32 ? kernel<FixedSteps<1, 32>> : kernel<FixedSteps<1, 16>>;
         return g.tw == 32 ? kernel<FixedSteps<2, 32>> : kernel<FixedSteps<2, 16>>;
       }
@@ -1608,8 +1647,8 @@ struct LaunchFusedForward {
     };
     allow(kernel<RunTimeSteps>);
     if constexpr (kFixedVariants)
-      for (const auto f :
-           {kernel<FixedSteps<1, 32>>, kernel<FixedSteps<1, 16>>, kernel<FixedSteps<2, 32>>, kernel<FixedSteps<2, 16>>})
+      for (const auto f : {kernel<FixedSteps<1, 32>>, kernel<FixedSteps<1, 16>>, kernel<FixedSteps<1, 16, true>>,
+                           kernel<FixedSteps<2, 32>>, kernel<FixedSteps<2, 16>>, kernel<FixedSteps<2, 16, true>>})
         allow(f);
   }
 };
@@ -1868,6 +1907,8 @@ class Fused final : public Kernel {
           "the x window of one channel under a 128-pixel tile ({} x {} taps, stride {}x{}, dilation "
           "{}x{}) exceeds the shared memory a fused block stages",
           p.conv.kh, p.conv.kw, p.conv.stride_h, p.conv.stride_w, p.conv.dil_h, p.conv.dil_w);
+    if (p.n >= (int64_t(1) << 31) || p.out_h() >= (int64_t(1) << 31) || p.out_w() >= (int64_t(1) << 31))
+      return "a batch, output height or output width of 2^31 or more (the forward counts them in 32 bits)";
     if (p.taps() + 1 > kMaxWeightSlots)
       return fmt::format("{} taps: the fused backward keeps at most {} per channel", p.taps(), kMaxWeightSlots - 1);
     if (input_space_tile(p).rows == 0) return "the dx pass's dt window exceeds shared memory";
@@ -1882,7 +1923,7 @@ class Fused final : public Kernel {
   void prepare(const Problem& p, Workspace& ws) const override {
     Plan q;
     q.s = conv_shape(p);
-    q.forward_geometry = make_geometry(q.s, kForwardXFloats, kChunk, kForwardRun);
+    q.forward_geometry = make_geometry(q.s, kForwardXFloats, kChunk, kForwardRun, true);
     q.backward_geometry = make_geometry(q.s, kBackwardXFloats, kCiSlice, kBackwardRun);
     if (unit_steps(q.s) && q.backward_geometry.tw == kUnitCols) q.backward_windows = BackwardWindows::unit_tile;
     by_kernel_size<LaunchFusedBackward>(p.conv.kh, p.conv.kw, [&](auto launch) {
@@ -1895,7 +1936,7 @@ class Fused final : public Kernel {
     int device = 0, sms = 0;
     DSCONV_CUDA_CHECK(cudaGetDevice(&device));
     DSCONV_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
-    const int64_t pixel_tiles = p.n * q.forward_geometry.tiles_h * q.forward_geometry.tiles_w;
+    const int64_t pixel_tiles = q.forward_geometry.pixel_tiles(p.n);
     const int64_t m_tiles = (p.c_out + (q.small_m ? 64 : 128) - 1) / (q.small_m ? 64 : 128);
     q.backward_grid =
         int(std::min<int64_t>(p.n * q.backward_geometry.tiles_h * q.backward_geometry.tiles_w, int64_t(sms)));
