@@ -178,34 +178,39 @@ Geometry make_geometry(const ConvShape& s, int max_window_floats, int max_sub_ch
 // Copies the x window of channels [c0, c0 + count) of image `img` for the tile at
 // (oh0, ow0) into X[channel][row][col], zeros for padding, for channels >= C_in and for an
 // image past the batch, with 16-byte copies when rows are 4-aligned. Returns the column where
-// the window starts. Where a tile holds two images, each is copied on its own, its window
-// g.image_window_cols() wide in rows g.win_cols apart.
-// A thread takes one float4 of the window - a (row, quad) pair - in every `groups`-th
-// channel: where it falls in the plane is worked out once, and each next channel only adds a
-// plane to the source and a window to the destination. A walk over (channel, row, quad) that
-// worked out every element's place cost 72 instructions a 16-byte copy, 30% of the forward's
-// instructions on MobileNet's stride-2 layers (ncu, H100).
+// the window starts. Where a tile holds two images (g.images), the second one's window sits
+// g.image_window_cols() to the right of the first's, in the same rows.
+// A thread takes one float4 of the window - an (image, row, quad) triple - in every
+// `groups`-th channel: where it falls in the plane is worked out once, and each next channel
+// only adds a plane to the source and a window to the destination. A walk over (channel,
+// row, quad) that worked out every element's place cost 72 instructions a 16-byte copy, 30%
+// of the forward's instructions on MobileNet's stride-2 layers (ncu, H100). What a thread
+// takes depends on its index and the geometry alone, so in a loop of calls that is worked
+// out once.
 __device__ inline int copy_x_window(float* __restrict__ X, const float* __restrict__ x, const ConvShape& s,
                                     const Geometry& g, int64_t img, int64_t c0, int count, int64_t oh0, int64_t ow0,
                                     int tid) {
   const int64_t row0 = oh0 * s.sh - s.ph, col0 = ow0 * s.sw - s.pw;
   const bool vector = s.w % 4 == 0;
   const int64_t start = vector ? depthwise::floor_div(col0, 4) * 4 : col0;
-  const int quads = g.image_window_cols() / 4, pairs = g.win_rows * quads;
-  const int groups = max(1, kThreads / pairs), lanes = kThreads / groups, group = tid / lanes;
+  const int quads = g.image_window_cols() / 4, image_quads = g.win_rows * quads, quads_all = g.images * image_quads;
+  const int groups = max(1, kThreads / quads_all), lanes = kThreads / groups;
+  const int group = int(unsigned(tid) / unsigned(lanes)), first_quad = tid - group * lanes;
   if (group < groups) {
     // The window's first row and column: negative in the padding.
     const int h = int(s.h), w = int(s.w), first_row = int(row0), first_col = int(start);
-    const int valid_channels = img < s.n ? int(min64(count, s.c_in - c0)) : 0;  // the rest are zeros
     const int64_t plane = s.in_pixels();
-    const float* const planes = x + (img * s.c_in + c0 + group) * plane;  // this group's first channel
-    const int64_t src_step = groups * plane;                              // to its next channel
+    const int64_t src_step = groups * plane;  // to the group's next channel
     const int dst_step = groups * g.window_floats();
-    for (int pair = tid % lanes; pair < pairs; pair += lanes) {
-      const int r = pair / quads, q = pair - r * quads, gr = first_row + r, gc = first_col + 4 * q;
+    for (int quad = first_quad; quad < quads_all; quad += lanes) {
+      const int image = quad < image_quads ? 0 : 1, in_image = quad - image * image_quads;  // images <= 2
+      const int r = int(unsigned(in_image) / unsigned(quads)), q = in_image - r * quads;
+      const int gr = first_row + r, gc = first_col + 4 * q;
       const bool row_in = unsigned(gr) < unsigned(h);
-      const float* src = planes + (int64_t(gr) * w + gc);  // read only where in the plane
-      float* dst = X + group * g.window_floats() + r * g.win_cols + 4 * q;
+      const int valid_channels = img + image < s.n ? int(min64(count, s.c_in - c0)) : 0;  // the rest are zeros
+      // Read only where in the plane.
+      const float* src = x + ((img + image) * s.c_in + c0 + group) * plane + (int64_t(gr) * w + gc);
+      float* dst = X + group * g.window_floats() + r * g.win_cols + image * g.image_window_cols() + 4 * q;
       if (vector) {
         const bool in_plane = row_in && unsigned(gc) < unsigned(w);  // w % 4 == 0: a quad is all in or all out
         for (int ch = group; ch < count; ch += groups, src += src_step, dst += dst_step) {
@@ -451,10 +456,8 @@ __global__ __launch_bounds__(kThreads, kForwardBlocksPerSM<KH, KW>) void fused_f
   };
   // Issues the copies of one stage: its x window and, at a chunk's first stage, the W slice.
   auto copy = [&](int64_t stage, const Where& w) {
-#pragma unroll 1
-    for (int i = 0; i < g.images; ++i)
-      copy_x_window(Xs + (stage & 1) * kForwardXFloats + i * g.image_window_cols(), x, s, g, w.img + i,
-                    int64_t(w.chunk) * kChunk + w.sub * g.sub_channels, g.sub_channels, w.oh0, w.ow0, tid);
+    copy_x_window(Xs + (stage & 1) * kForwardXFloats, x, s, g, w.img,
+                  int64_t(w.chunk) * kChunk + w.sub * g.sub_channels, g.sub_channels, w.oh0, w.ow0, tid);
     if (w.sub == 0 && !resident_w) copy_w(w_buffer(stage, w.chunk), w.m0, w.chunk);
     gemm::copy_async_commit();
   };
