@@ -1,7 +1,8 @@
 // fused: depthwise and pointwise in one pass; the intermediate t never goes to device memory.
 //
 // Forward. A block takes a tile of 128 output pixels (4 x 32, or 8 x 16 for narrow images)
-// of one image and produces y for all C_out channels there (in 128-row slices). For each
+// of one image - or of two images side by side, 8 x 8 each, where an image has at most 8 x 8
+// outputs - and produces y for all C_out channels there (in 128-row slices). For each
 // 32-channel slice of C_in it stages the x window the tile reads (the halo included, under
 // any stride and dilation) in shared memory with asynchronous copies, computes that slice of
 // t straight into shared memory, and multiplies it by the matching W_pw slice with the FFMA
@@ -12,6 +13,11 @@
 // Where the tiles are fewer than the blocks the device holds at once (small images), the
 // chunks of C_in are split across rows of blocks, and a second kernel adds the splits' sums
 // in a fixed order (MobileNet's 14 x 14 layers, H100: 0.045-0.107 ms against 0.078-0.215).
+// MobileNet's layers (C_in > 64) take this kernel. H100, each change in the same process as
+// 083f59b's kernel: a thread's window copies placed once, not once an element, and
+// compile-time depthwise offsets at stride 1 and 2 (FixedSteps), 2% (b7) to 18% (b2) off
+// the forward of each of the 12 layers; then two 7 x 7 images a tile, b14, b15 and b17 at
+// 0.083, 0.087 and 0.122 ms against 0.107, 0.122 and 0.218.
 //
 // On sm_90, when C_in <= 64 and C_out <= 128 (the KernelBench shape), the forward takes a
 // TMA kernel instead, with W_pw^T resident and the x windows brought in by the TMA unit
