@@ -439,8 +439,6 @@ class Fused final : public Kernel {
           "the x window of one channel under a 128-pixel tile ({} x {} taps, stride {}x{}, dilation "
           "{}x{}) exceeds the shared memory a fused block stages",
           p.conv.kh, p.conv.kw, p.conv.stride_h, p.conv.stride_w, p.conv.dil_h, p.conv.dil_w);
-    if (p.n >= (int64_t(1) << 31) || p.out_h() >= (int64_t(1) << 31) || p.out_w() >= (int64_t(1) << 31))
-      return "a batch, output height or output width of 2^31 or more (the forward counts them in 32 bits)";
     if (p.taps() + 1 > kMaxWeightSlots)
       return fmt::format("{} taps: the fused backward keeps at most {} per channel", p.taps(), kMaxWeightSlots - 1);
     if (input_space_tile(p).rows == 0) return "the dx pass's dt window exceeds shared memory";

@@ -58,7 +58,7 @@ __global__ __launch_bounds__(kThreads, kForwardBlocksPerSM<KH, KW>) void fused_f
   // out once a tile, not once a stage.
   struct Where {
     int64_t tile;
-    int img, oh0, ow0;  // n, H_out and W_out under 2^31: host-checked
+    int img, oh0, ow0;  // Problem's limits keep N, H_out and W_out far under 2^31
     int m0, in_tile, chunk, sub;
   };
   const int subs_shift = __ffs(subs) - 1;  // subs is a power of 2
