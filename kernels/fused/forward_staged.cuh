@@ -11,9 +11,6 @@ namespace {
 
 // Forward.
 
-// 31 KB per x buffer: 32 channels of a 6 x 40 window (3 x 3, stride 1) at a stride of 248;
-// two blocks of 112.6 KB fill the multiprocessor's 228 KB.
-constexpr int kForwardXFloats = 7936;
 // GEMM k steps unrolled per loop trip: next to the depthwise code, more spills on sm_90.
 constexpr int kForwardUnroll = 2;
 template <class T>

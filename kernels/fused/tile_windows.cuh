@@ -9,88 +9,20 @@
 #include "kernels/common/conv_shape.cuh"
 #include "kernels/common/depthwise_kernels.cuh"
 #include "kernels/common/ffma_gemm.cuh"
+#include "kernels/fused/tile_geometry.h"
 
 namespace dsconv {
 namespace {
 
 constexpr int kThreads = gemm::kThreads;
-constexpr int kPixels = 128;  // pixels per tile
-// Depthwise work of a tile: each channel's 128 pixels are split into runs, run r taking pixels
-// r, r + runs, r + 2 runs, ...: the lanes of one channel read adjacent window elements at
-// each step. The forward pass, next to the GEMM's 64 accumulators, takes short runs (fewer
-// registers); the backward pass, with registers to spare, long ones.
-constexpr int kForwardRun = 4, kBackwardRun = 16;
-constexpr int kChunk = 32;  // C_in channels per GEMM k-chunk (forward)
-
-// The pixel tile and the x window behind it; host-computed, passed by value.
-struct Geometry {
-  int th = 4, tw = 32;             // tile rows and columns, th * tw == kPixels, tw a power of 2
-  int tw_shift = 5;                // log2(tw)
-  int win_rows = 0, win_cols = 0;  // x window per channel; win_cols a multiple of 4
-  int channel_stride = 0;          // floats from one channel's window to the next
-  int64_t tiles_h = 0, tiles_w = 0;
-  int sub_channels = 0;  // channels staged at once
-  // Images a tile holds side by side: 2 where an image has at most 8 x 8 outputs (the forward
-  // on MobileNet's 7 x 7 layers), one in each 8 x 8 half of an 8 x 16 tile, their windows side
-  // by side in each window row; else 1.
-  int images = 1;
-  int second_image_shift = 0;  // window columns from pixel column c's place to its second-image place
-  __host__ __device__ int window_floats() const { return channel_stride; }
-  __host__ __device__ int image_window_cols() const { return win_cols / images; }
-  __host__ __device__ int64_t pixel_tiles(int64_t n) const { return (n + images - 1) / images * tiles_h * tiles_w; }
-  // Tile column c's image (0 or 1) in the tile.
-  __host__ __device__ int image_of_column(int c) const { return images == 2 ? c >> 3 : 0; }
-};
-
-// Floats a row of a channel's x window takes for `count` output columns: + 3 because a
-// 16-byte-aligned start may sit up to 3 columns left of the window, rounded up to float4.
-__host__ __device__ constexpr int window_cols(int count, int k, int stride, int dilation) {
-  return (depthwise::window(count, k, stride, dilation) + 3 + 3) / 4 * 4;
-}
-
-// `run`: the pixels per thread run, which sets how many lanes read each channel's window at
-// once (kPixels / run) and so the channel stride that keeps those reads conflict-free.
-// `image_pairs`: two images of at most 8 x 8 outputs a tile where their windows fit (see
-// Geometry::images).
-Geometry make_geometry(const ConvShape& s, int max_window_floats, int max_sub_channels, int run,
-                       bool image_pairs = false) {
-  Geometry g;
-  if (s.wo < 32) {  // narrow images waste less of an 8 x 16 tile
-    g.th = 8;
-    g.tw = 16;
-    g.tw_shift = 4;
-  }
-  g.win_rows = depthwise::window(g.th, s.kh, s.sh, s.dh);
-  auto finish = [&](Geometry& f) {
-    // The channels a warp's lanes touch at once (16 lanes each on 16 adjacent pixels, or 8 on
-    // 8) fall on different banks when a channel's stride is 16 (or 8 or 24) floats past a
-    // multiple of 32; with 32 lanes a channel, a warp reads one channel.
-    const int lanes = kPixels / run;
-    f.channel_stride = f.win_rows * f.win_cols;
-    while (lanes < 32 &&
-           (lanes == 16 ? f.channel_stride % 32 != 16 : f.channel_stride % 32 != 8 && f.channel_stride % 32 != 24))
-      f.channel_stride += 4;
-    f.tiles_h = (s.ho + f.th - 1) / f.th;
-    f.tiles_w = (s.wo + f.tw - 1) / f.tw;
-    f.sub_channels = 0;
-    for (int c = max_sub_channels; c >= 1; c /= 2)
-      if (int64_t(c) * f.window_floats() <= max_window_floats) {
-        f.sub_channels = c;
-        break;
-      }
-  };
-  g.win_cols = window_cols(g.tw, s.kw, s.sw, s.dw);
-  finish(g);
-  if (image_pairs && s.ho <= 8 && s.wo <= 8 && s.n > 1) {
-    Geometry pairs = g;  // an 8 x 16 tile
-    pairs.images = 2;
-    pairs.win_cols = 2 * window_cols(8, s.kw, s.sw, s.dw);
-    pairs.second_image_shift = pairs.image_window_cols() - 8 * s.sw;
-    finish(pairs);
-    if (pairs.sub_channels > 0) return pairs;
-  }
-  return g;
-}
+using fused::Geometry;
+using fused::kBackwardRun;
+using fused::kChunk;
+using fused::kForwardRun;
+using fused::kForwardXFloats;
+using fused::kPixels;
+using fused::make_geometry;
+using fused::window_cols;
 
 // Copies the x window of channels [c0, c0 + count) of image `img` for the tile at
 // (oh0, ow0) into X[channel][row][col], zeros for padding, for channels >= C_in and for an

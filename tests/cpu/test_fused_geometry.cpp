@@ -1,0 +1,74 @@
+// `fused`'s tile planning (kernels/fused/tile_geometry.h): the tile, the x window behind it,
+// and the tiles that hold two small images side by side.
+#include <gtest/gtest.h>
+
+#include "harness/problem.h"
+#include "kernels/fused/tile_geometry.h"
+
+namespace dsconv::fused {
+namespace {
+
+Geometry forward_geometry(const char* problem) {
+  return make_geometry(conv_shape(parse_problem(problem)), kForwardXFloats, kChunk, kForwardRun, true);
+}
+
+TEST(FusedGeometry, KernelBenchShapeTakesOneImageA4x32Tile) {
+  const Geometry g =
+      make_geometry(conv_shape(Problem::kernelbench_l1_86()), kForwardXFloats, kChunk, kForwardRun, true);
+  EXPECT_EQ(g.images, 1);
+  EXPECT_EQ(g.th * g.tw, kPixels);
+  EXPECT_EQ(g.tw, 32);
+  EXPECT_EQ(g.win_rows, 6);   // 4 rows + the 3 x 3 halo
+  EXPECT_EQ(g.win_cols, 40);  // 34 columns and up to 3 before them, in whole float4
+  EXPECT_EQ(g.sub_channels, 32);
+  EXPECT_EQ(g.second_image_shift, 0);
+  EXPECT_EQ(g.pixel_tiles(16), 16 * (512 / 4) * (512 / 32));
+}
+
+// MobileNet's b15 and b14 (7 x 7 outputs at stride 1 and 2): pixel column c of the tile's
+// second half reads window column c * stride + second_image_shift, which for its first column
+// (c = 8) is where the second image's window starts.
+TEST(FusedGeometry, SevenBySevenImagesShareATileInPairs) {
+  const Geometry g = forward_geometry("n=32,c_in=960,c_out=160,h=7,w=7,k=3,padding=1");
+  EXPECT_EQ(g.images, 2);
+  EXPECT_EQ(g.th, 8);
+  EXPECT_EQ(g.tw, 16);
+  EXPECT_EQ(g.win_rows, 10);
+  EXPECT_EQ(g.image_window_cols(), 16);
+  EXPECT_EQ(g.win_cols, 32);
+  EXPECT_EQ(8 * 1 + g.second_image_shift, g.image_window_cols());
+  EXPECT_EQ(g.pixel_tiles(32), 16);
+  EXPECT_EQ(g.sub_channels, 16);  // 32 channels of a 10 x 32 window would not fit
+  EXPECT_EQ(g.image_of_column(7), 0);
+  EXPECT_EQ(g.image_of_column(8), 1);
+
+  const Geometry s2 = forward_geometry("n=32,c_in=576,c_out=160,h=14,w=14,k=3,padding=1,stride=2");
+  EXPECT_EQ(s2.images, 2);
+  EXPECT_EQ(s2.win_rows, 17);
+  EXPECT_EQ(s2.image_window_cols(), 20);
+  EXPECT_EQ(8 * 2 + s2.second_image_shift, s2.image_window_cols());
+  EXPECT_EQ(s2.sub_channels, 8);
+}
+
+TEST(FusedGeometry, AnOddBatchEndsWithAHalfEmptyPair) {
+  EXPECT_EQ(forward_geometry("n=5,c_in=70,c_out=40,h=7,w=7,k=3,padding=1").pixel_tiles(5), 3);
+}
+
+TEST(FusedGeometry, PairsOnlyForTheForwardOnSmallImagesOfABatch) {
+  EXPECT_EQ(forward_geometry("n=1,c_in=70,c_out=40,h=7,w=7,k=3,padding=1").images, 1);
+  EXPECT_EQ(forward_geometry("n=4,c_in=70,c_out=40,h=9,w=9,k=3,padding=1").images, 1);  // 9 x 9 outputs
+  const ConvShape s = conv_shape(parse_problem("n=4,c_in=70,c_out=40,h=7,w=7,k=3,padding=1"));
+  EXPECT_EQ(make_geometry(s, kForwardXFloats, kChunk, kForwardRun).images, 1);  // the backward's
+}
+
+TEST(FusedGeometry, PairsFallBackToOneImageWhereTheirWindowsDoNotFit) {
+  // One channel's 8 x 16 window at 7 x 7 and 3 x 3 is 10 x 24 floats; a pair's is 10 x 32.
+  const ConvShape s = conv_shape(parse_problem("n=4,c_in=70,c_out=40,h=7,w=7,k=3,padding=1"));
+  const Geometry g = make_geometry(s, 300, kChunk, kForwardRun, true);
+  EXPECT_EQ(g.images, 1);
+  EXPECT_EQ(g.win_cols, 24);
+  EXPECT_EQ(g.sub_channels, 1);
+}
+
+}  // namespace
+}  // namespace dsconv::fused
