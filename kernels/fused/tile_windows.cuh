@@ -1,6 +1,6 @@
-// `fused`: the pixel tile and the x window staged behind it (Geometry, copy_x_window), and the
-// depthwise arithmetic over a staged window (depthwise_run) that its forward and backward
-// kernels share.
+// `fused`: copying a tile's x window into shared memory (copy_x_window; the tile and window
+// are planned in tile_geometry.h) and the depthwise arithmetic over a staged window
+// (depthwise_run) that its forward and backward kernels share.
 #pragma once
 
 #include <cstdint>
