@@ -71,6 +71,7 @@ std::vector<SuiteEntry> verify_suite(bool include_large) {
       {"small_image_many_channels", make(3, 200, 72, 14, 14, k(3, 3, 2, 2, 1, 1), true), D::normal},
       {"image_pairs_odd_batch", make(5, 70, 40, 7, 7, k(3, 3, 1, 1, 1, 1), true), D::normal},
       {"image_pairs_k5_dilation", make(4, 70, 20, 6, 8, k(5, 5, 1, 1, 4, 4, 2, 2), false), D::wide},
+      {"image_pairs_aligned_rows", make(4, 70, 24, 8, 8, k(3, 3, 1, 1, 1, 1), true), D::uniform},
   };
   if (include_large) suite.push_back({"kernelbench_l1_86", Problem::kernelbench_l1_86(), D::uniform, true});
   return suite;

@@ -50,6 +50,14 @@ TEST(FusedGeometry, SevenBySevenImagesShareATileInPairs) {
   EXPECT_EQ(s2.sub_channels, 8);
 }
 
+TEST(FusedGeometry, EightByEightImagesPairToo) {
+  const Geometry g = forward_geometry("n=4,c_in=70,c_out=24,h=8,w=8,k=3,padding=1");
+  EXPECT_EQ(g.images, 2);
+  EXPECT_EQ(g.image_window_cols(), 16);  // 10 columns and up to 3 before them, in whole float4
+  EXPECT_EQ(8 * 1 + g.second_image_shift, g.image_window_cols());
+  EXPECT_EQ(g.pixel_tiles(4), 2);
+}
+
 TEST(FusedGeometry, AnOddBatchEndsWithAHalfEmptyPair) {
   EXPECT_EQ(forward_geometry("n=5,c_in=70,c_out=40,h=7,w=7,k=3,padding=1").pixel_tiles(5), 3);
 }
