@@ -11,8 +11,6 @@
 namespace dsconv {
 namespace {
 
-// Backward.
-
 constexpr int kCiSlice = 64;             // C_in channels per launch
 constexpr int kCoSlice = 128;            // C_out channels per launch
 constexpr int kBackwardXFloats = 16384;  // 64 KB of x window: all 64 channels' at 3 x 3

@@ -9,8 +9,6 @@
 namespace dsconv {
 namespace {
 
-// Forward.
-
 // GEMM k steps unrolled per loop trip: next to the depthwise code, more spills on sm_90.
 constexpr int kForwardUnroll = 2;
 template <class T>
