@@ -164,7 +164,7 @@ struct LaunchFusedForward {
         if (s.sh == 1) return g.tw == 32 ? kernel<FixedSteps<1, 32>> : kernel<FixedSteps<1, 16>>;
         return g.tw == 32 ? kernel<FixedSteps<2, 32>> : kernel<FixedSteps<2, 16>>;
       }
-    return kernel<RunTimeSteps<true>>;
+    return kernel<RunTimeSteps>;
   }
   static void run(const Plan& q, const DeviceTensors& d, cudaStream_t st) {
     const dim3 grid(unsigned(q.forward_grid), unsigned(q.forward_splits));
@@ -178,7 +178,7 @@ struct LaunchFusedForward {
       DSCONV_CUDA_CHECK(
           cudaFuncSetAttribute(f, cudaFuncAttributeMaxDynamicSharedMemorySize, int(forward_smem_bytes<T>())));
     };
-    allow(kernel<RunTimeSteps<true>>);
+    allow(kernel<RunTimeSteps>);
     if constexpr (kFixedVariants)
       for (const auto f : {kernel<FixedSteps<1, 32>>, kernel<FixedSteps<1, 16>>, kernel<FixedSteps<1, 16, true>>,
                            kernel<FixedSteps<2, 32>>, kernel<FixedSteps<2, 16>>, kernel<FixedSteps<2, 16, true>>})

@@ -166,7 +166,7 @@ __global__ __launch_bounds__(kThreads, 1) void fused_backward_kernel(
     float* __restrict__ partial_db_dw) {
   constexpr bool kTma = kWindows == BackwardWindows::tma_blocks;
   using WindowSteps =
-      std::conditional_t<kWindows == BackwardWindows::unit_tile, FixedSteps<1, kUnitCols>, RunTimeSteps<>>;
+      std::conditional_t<kWindows == BackwardWindows::unit_tile, FixedSteps<1, kUnitCols>, RunTimeSteps>;
   extern __shared__ __align__(128) float backward_smem[];  // 128: X is a TMA destination
   __shared__ uint64_t window_full[kWindowParts];           // kTma: a box of the tile's window has landed
   // kTma: half 1 has made the tile's t. An mbarrier, which racecheck follows, where a named

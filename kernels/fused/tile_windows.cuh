@@ -149,16 +149,9 @@ struct FixedSteps {
     return kImagePairs ? dsconv::window_cols(8, kw, kStride, 1) - 8 * kStride : 0;
   }
 };
-// kImagePairs: the tile may hold two images (Geometry::images), as only fused_forward_kernel's
-// tiles do; the other kernels' runs skip the second image's shift.
-template <bool kImagePairs_ = false>
-struct RunTimeSteps {
-  static constexpr bool kImagePairs = kImagePairs_;
-};
+struct RunTimeSteps {};
 template <class Steps>
-constexpr bool kFixedSteps = true;
-template <bool kImagePairs>
-constexpr bool kFixedSteps<RunTimeSteps<kImagePairs>> = false;
+constexpr bool kFixedSteps = !std::is_same_v<Steps, RunTimeSteps>;
 
 // The kRun outputs of a run of one channel, from the staged window:
 // t[q] = bias + sum over taps of w * X[row * sh + i * dh][col * sw + j * dw + offset] for
@@ -170,7 +163,7 @@ constexpr bool kFixedSteps<RunTimeSteps<kImagePairs>> = false;
 // immediate offset, and an element two taps share (one row apart) is loaded once. At run-time
 // steps each read's address is worked out: MobileNet's stride-2 layers (ncu, H100) spent 194
 // instructions a run on 36 FFMA.
-template <int kRun, int KH, int KW, bool kWeightGrad, class Steps = RunTimeSteps<>, class Sink>
+template <int kRun, int KH, int KW, bool kWeightGrad, class Steps = RunTimeSteps, class Sink>
 __device__ __forceinline__ void depthwise_run(const float* __restrict__ window, const Geometry& g, const ConvShape& s,
                                               int run, int offset, const DepthwiseWeights<KH, KW>& wr,
                                               const float* __restrict__ w_global, bool channel_valid, float (&t)[kRun],
@@ -194,8 +187,7 @@ __device__ __forceinline__ void depthwise_run(const float* __restrict__ window, 
 #pragma unroll
     for (int q = 0; q < kRun; ++q) {
       const int p = run_pixel<kRun>(run, q), row = p >> g.tw_shift, col = p & (g.tw - 1);
-      base[q] = row * s.sh * g.win_cols + col * s.sw + offset +
-                (Steps::kImagePairs ? (col >> 3) * g.second_image_shift : 0);  // 0 for one image
+      base[q] = row * s.sh * g.win_cols + col * s.sw + offset + (col >> 3) * g.second_image_shift;  // 0 for one image
     }
   }
   auto tap = [&](int i, int j, float wv) {
