@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <map>
 #include <sstream>
@@ -32,10 +34,92 @@ std::string fixed(const nlohmann::json& row, const char* key, const char* format
   return fmt::format(fmt::runtime(format), row.at(key).get<double>());
 }
 
+// The measured ceilings of a dsconv block, or of a row that carries its own (0 where absent).
+Ceilings ceilings_of(const nlohmann::json& holder) {
+  const nlohmann::json ceilings = holder.value("ceilings", nlohmann::json::object());
+  Ceilings c;
+  c.copy_gbps = number_or(ceilings, "copy_gbps", 0);
+  c.ffma_tflops = number_or(ceilings, "ffma_tflops", 0);
+  c.sgemm_tflops = number_or(ceilings, "sgemm_tflops", 0);
+  c.tf32_tflops = number_or(ceilings, "tf32_tflops", 0);
+  return c;
+}
+
 Precision precision_of(const std::string& text) {
   if (text == "tf32") return Precision::tf32;
   if (text == "3xtf32") return Precision::fp32_3xtf32;
   return Precision::fp32;
+}
+
+std::string shown(const nlohmann::json& value) { return value.dump().substr(0, 120); }
+
+// Every field the commands read from a result document, with the type they read it as, so
+// that a damaged file is rejected here, by name, instead of failing deep in a command.
+void check_result_fields(const nlohmann::json& doc, const std::string& path) {
+  const nlohmann::json& d = doc.at("dsconv");
+  auto fail = [&](const std::string& where, const std::string& what) {
+    throw InputError(fmt::format("{}: {}: {}", path, where, what));
+  };
+  auto optional_string = [&](const nlohmann::json& object, const char* key, const std::string& where) {
+    if (object.contains(key) && !object.at(key).is_string())
+      fail(where + "." + key, fmt::format("expected a string, got {}", shown(object.at(key))));
+  };
+  auto required_string = [&](const nlohmann::json& object, const char* key, const std::string& where) {
+    if (!object.contains(key)) fail(where, fmt::format("missing field \"{}\"", key));
+    optional_string(object, key, where);
+  };
+  auto optional_integer = [&](const nlohmann::json& object, const char* key, const std::string& where) {
+    if (object.contains(key) && !object.at(key).is_number_integer())
+      fail(where + "." + key, fmt::format("expected an integer, got {}", shown(object.at(key))));
+  };
+  for (const char* key : {"sweep", "title", "x_axis", "x_label", "git_commit", "spec", "created"})
+    optional_string(d, key, "dsconv");
+  required_string(d.at("device"), "gpu", "dsconv.device");
+  for (const char* key : {"slug", "driver", "cuda_runtime", "cudnn"})
+    optional_string(d.at("device"), key, "dsconv.device");
+  for (const char* key : {"ceilings", "shard", "timing"})
+    if (d.contains(key) && !d.at(key).is_object())
+      fail(fmt::format("dsconv.{}", key), fmt::format("expected an object, got {}", shown(d.at(key))));
+  if (d.contains("timing")) {
+    optional_integer(d.at("timing"), "repetitions", "dsconv.timing");
+    for (const char* key : {"l2_flush", "cuda_graph"})
+      if (d.at("timing").contains(key) && !d.at("timing").at(key).is_boolean())
+        fail(fmt::format("dsconv.timing.{}", key),
+             fmt::format("expected true or false, got {}", shown(d.at("timing").at(key))));
+  }
+  if (d.contains("shard")) {
+    optional_integer(d.at("shard"), "index", "dsconv.shard");
+    optional_integer(d.at("shard"), "count", "dsconv.shard");
+  }
+  if (doc.contains("benchmarks") && !doc.at("benchmarks").is_array())
+    fail("benchmarks", fmt::format("expected an array, got {}", shown(doc.at("benchmarks"))));
+  const nlohmann::json& rows = d.at("rows");
+  for (size_t i = 0; i < rows.size(); ++i) {
+    const nlohmann::json& row = rows[i];
+    const std::string where = fmt::format("dsconv.rows[{}]", i);
+    if (!row.is_object()) fail(where, fmt::format("expected an object, got {}", shown(row)));
+    for (const char* key : {"impl", "pass", "status"}) required_string(row, key, where);
+    for (const char* key : {"benchmark", "precision", "label", "reason"}) optional_string(row, key, where);
+    if (!row.contains("x")) fail(where, "missing field \"x\"");
+    if (!row.contains("problem")) fail(where, "missing field \"problem\"");
+    optional_integer(row, "point", where);
+    for (const char* key : {"ceilings", "clocks"})
+      if (row.contains(key) && !row.at(key).is_object())
+        fail(fmt::format("{}.{}", where, key), fmt::format("expected an object, got {}", shown(row.at(key))));
+    const std::string pass = row.at("pass").get<std::string>();
+    if (pass != "forward" && pass != "backward")
+      fail(where + ".pass", fmt::format("expected forward or backward, got {}", shown(row.at("pass"))));
+    problem_from_json(row.at("problem"), fmt::format("{}: {}.problem", path, where));
+    if (row.at("status") != "ok") continue;
+    const std::string samples_where = where + ".samples_ms";
+    if (!row.contains("samples_ms")) fail(where, "an ok row lacks \"samples_ms\"");
+    const nlohmann::json& samples = row.at("samples_ms");
+    if (!samples.is_array() || samples.empty())
+      fail(samples_where, fmt::format("expected a non-empty array of times, got {}", shown(samples)));
+    for (const nlohmann::json& t : samples)
+      if (!t.is_number() || !(t.get<double>() > 0) || !std::isfinite(t.get<double>()))
+        fail(samples_where, fmt::format("expected positive times in ms, got {}", shown(t)));
+  }
 }
 
 }  // namespace
@@ -65,6 +149,8 @@ Problem problem_from_json(const nlohmann::json& j, const std::string& where) {
       throw InputError(fmt::format("{}: problem field '{}' is missing or not an integer", where, field));
     set_problem_field(p, field, j.at(field).get<int64_t>());
   }
+  if (j.contains("bias") && !j.at("bias").is_boolean())
+    throw InputError(fmt::format("{}: problem field 'bias' is not true or false", where));
   p.bias = j.value("bias", false);
   if (const std::string reason = p.invalid_reason(); !reason.empty())
     throw InputError(fmt::format("{}: invalid problem: {}", where, reason));
@@ -73,17 +159,14 @@ Problem problem_from_json(const nlohmann::json& j, const std::string& where) {
 
 void finalize_rows(nlohmann::json& doc) {
   nlohmann::json& rows = doc.at("dsconv").at("rows");
-  const nlohmann::json ceilings = doc.at("dsconv").value("ceilings", nlohmann::json::object());
-  Ceilings c;
-  c.copy_gbps = number_or(ceilings, "copy_gbps", 0);
-  c.ffma_tflops = number_or(ceilings, "ffma_tflops", 0);
-  c.sgemm_tflops = number_or(ceilings, "sgemm_tflops", 0);
-  c.tf32_tflops = number_or(ceilings, "tf32_tflops", 0);
+  const Ceilings document_ceilings = ceilings_of(doc.at("dsconv"));
 
   // Medians of the baselines, by (impl, pass, problem key).
   std::map<std::string, double> medians;
   for (nlohmann::json& row : rows) {
     const bool ok = row.value("status", "") == "ok";
+    // A row merged from another shard keeps the ceilings that shard measured.
+    const Ceilings c = row.contains("ceilings") ? ceilings_of(row) : document_ceilings;
     for (const char* key : {"median_ms", "min_ms", "cv", "gbps", "tflops", "floor_ms", "roof_pct", "speedup_vs_cudnn",
                             "speedup_vs_torch_eager"})
       row.erase(key);
@@ -164,6 +247,10 @@ std::string render_markdown(const nlohmann::json& doc) {
         "TFLOP/s. roof% = max(min bytes / copy, flops / rate) over the median time; fp32 rows use the FFMA peak.\n\n",
         number_or(ceilings, "copy_gbps", 0), number_or(ceilings, "ffma_tflops", 0),
         number_or(ceilings, "sgemm_tflops", 0), number_or(ceilings, "tf32_tflops", 0));
+  if (std::any_of(d.at("rows").begin(), d.at("rows").end(),
+                  [](const nlohmann::json& row) { return row.contains("ceilings"); }))
+    out << "Some rows were merged from shards that measured other ceilings: their roof% uses their own "
+           "(the `ceilings` of those rows in the JSON).\n\n";
   const nlohmann::json timing = d.value("timing", nlohmann::json::object());
   if (!timing.empty())
     out << fmt::format("Median of {} repetitions, {} L2, {}. `torch_*` rows are PyTorch reference lines.\n\n",
@@ -248,12 +335,9 @@ nlohmann::json read_result_document(const std::string& path) {
   }
   if (!doc.is_object() || !doc.contains("dsconv") || !doc.at("dsconv").is_object() ||
       !doc.at("dsconv").contains("rows") || !doc.at("dsconv").at("rows").is_array() ||
-      !doc.at("dsconv").contains("device"))
+      !doc.at("dsconv").contains("device") || !doc.at("dsconv").at("device").is_object())
     throw InputError(fmt::format("{}: not a dsconv result file (no dsconv.rows / dsconv.device)", path));
-  for (const nlohmann::json& row : doc.at("dsconv").at("rows"))
-    for (const char* key : {"impl", "pass", "problem", "status", "x"})
-      if (!row.contains(key))
-        throw InputError(fmt::format("{}: a row lacks '{}': {}", path, key, row.dump().substr(0, 200)));
+  check_result_fields(doc, path);
   return doc;
 }
 
