@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs everything dsconv needs to build and test, on Debian 12+ / Ubuntu 22.04+.
+# Installs everything dsconv needs to build and test, on Debian 12+ / Ubuntu 24.04+.
 # The CUDA toolkit (nvcc, cudart, cuBLAS) and cuDNN 9 are expected to be installed already:
 # they come from NVIDIA's repositories, not Debian's.
 set -euo pipefail

@@ -23,8 +23,12 @@ import random
 import sys
 
 import numpy as np
-import torch
-import torch.nn.functional as F
+
+try:  # --help works without PyTorch; making a case needs it (exit 3 when it is missing)
+    import torch
+    import torch.nn.functional as F
+except ImportError:
+    torch = F = None
 
 # The committed set covers: bias and no bias, rectangular kernels, stride, dilation,
 # padding 0, padding wider than K/2, K=1, and channel counts above 128.
@@ -142,6 +146,10 @@ def main():
     p.add_argument("--dilation", type=int, nargs=2, default=(1, 1))
     p.add_argument("--bias", action="store_true")
     a = p.parse_args()
+    if torch is None:
+        print("make_cases.py: error: PyTorch is not installed (see https://pytorch.org); the golden "
+              "cases are computed with it", file=sys.stderr)
+        sys.exit(3)
 
     rng = np.random.default_rng(a.seed)
     if a.preset:

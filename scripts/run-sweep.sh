@@ -7,7 +7,8 @@
 # Usage: scripts/run-sweep.sh sweeps/NAME.yaml [dsconv sweep options...]
 # Environment: DSCONV (the binary; default: the newest build-*/harness/dsconv),
 #   DSCONV_RESULTS (default results), DSCONV_TORCH_IMPLS (default torch_eager,torch_eager_tf32;
-#   add torch_compile for the seed sweep; "none" skips PyTorch).
+#   add torch_compile for the seed sweep; "none" skips PyTorch, which is otherwise needed:
+#   without it the run stops with exit 3 after the dsconv rows are written).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 spec="${1:?usage: scripts/run-sweep.sh sweeps/NAME.yaml [options]}"
@@ -27,7 +28,11 @@ status=0
 if [ "$torch_impls" != none ]; then
   baseline="$(mktemp --suffix=.json)"
   trap 'rm -f "$baseline"' EXIT
-  python3 scripts/torch_baseline.py "$json" --out "$baseline" --impls "$torch_impls" || [ $? -le 1 ]
+  # Exit 1: some baseline row failed its check (the file says which); 2 and 3 (bad input, no
+  # PyTorch or no GPU) stop the run with that status.
+  torch_status=0
+  python3 scripts/torch_baseline.py "$json" --out "$baseline" --impls "$torch_impls" || torch_status=$?
+  [ "$torch_status" -le 1 ] || exit "$torch_status"
   "$dsconv" merge "$json" "$baseline" --out "$json"
 fi
 python3 scripts/plot.py "$json"
