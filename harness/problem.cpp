@@ -4,6 +4,8 @@
 
 #include <charconv>
 #include <limits>
+#include <map>
+#include <vector>
 
 #include "harness/errors.h"
 
@@ -143,6 +145,16 @@ std::string Problem::describe() const {
 
 namespace {
 bool fits_int(int64_t v) { return v >= std::numeric_limits<int>::min() && v <= std::numeric_limits<int>::max(); }
+
+// The fields a key of set_problem_field() sets: a shorthand sets two.
+std::vector<std::string_view> fields_set_by(std::string_view key) {
+  if (key == "size") return {"h", "w"};
+  if (key == "k") return {"kh", "kw"};
+  if (key == "stride") return {"stride_h", "stride_w"};
+  if (key == "padding") return {"pad_h", "pad_w"};
+  if (key == "dilation") return {"dil_h", "dil_w"};
+  return {key};
+}
 int narrow(int64_t v) { return fits_int(v) ? static_cast<int>(v) : (v < 0 ? -1 : std::numeric_limits<int>::max()); }
 }  // namespace
 
@@ -172,6 +184,14 @@ bool set_problem_field(Problem& p, std::string_view key, int64_t v) {
   return true;
 }
 
+std::string problem_field_value_error(std::string_view key, int64_t v) {
+  if (key == "bias") return v == 0 || v == 1 ? "" : fmt::format("bias = {}: expected 0 or 1", v);
+  const bool kernel_field =
+      key.rfind("k", 0) == 0 || key.rfind("stride", 0) == 0 || key.rfind("pad", 0) == 0 || key.rfind("dil", 0) == 0;
+  if (kernel_field && !fits_int(v)) return fmt::format("{} = {} is out of range: allowed at most 2^31 - 1", key, v);
+  return "";
+}
+
 std::string_view problem_field_names() {
   return "n, c_in, c_out, h, w, size, kh, kw, k, stride_h, stride_w, stride, pad_h, pad_w, padding, dil_h, "
          "dil_w, dilation, bias";
@@ -199,6 +219,7 @@ int64_t get_problem_field(const Problem& p, std::string_view key) {
 Problem parse_problem(std::string_view text) {
   Problem p = Problem::kernelbench_l1_86();
   if (text == "kernelbench" || text == "seed" || text.empty()) return p;
+  std::map<std::string_view, std::string_view> given;  // field -> the key that set it
   size_t pos = 0;
   while (pos <= text.size()) {
     const size_t end = std::min(text.find(',', pos), text.size());
@@ -213,8 +234,14 @@ Problem parse_problem(std::string_view text) {
     const auto [ptr, ec] = std::from_chars(value.data(), value.data() + value.size(), v);
     if (ec != std::errc() || ptr != value.data() + value.size())
       throw InputError(fmt::format("--problem: {} = '{}' is not an integer", key, value));
+    if (const std::string error = problem_field_value_error(key, v); !error.empty())
+      throw InputError(fmt::format("--problem: {}", error));
     if (!set_problem_field(p, key, v))
       throw InputError(fmt::format("--problem: unknown key '{}' (keys: {})", key, problem_field_names()));
+    // A field given twice, directly or through a shorthand (k sets kh and kw), is ambiguous.
+    for (const std::string_view field : fields_set_by(key))
+      if (const auto [at, fresh] = given.emplace(field, key); !fresh)
+        throw InputError(fmt::format("--problem: {} is given twice (by {} and {})", field, at->second, key));
   }
   if (const std::string reason = p.invalid_reason(); !reason.empty())
     throw InputError(fmt::format("--problem '{}': {}", text, reason));

@@ -71,6 +71,10 @@ struct Problem {
 // "size", "k", "stride", "padding" and "dilation" set both axes. Returns false when the key
 // is unknown. Range checks are left to invalid_reason(), which sees the whole problem.
 bool set_problem_field(Problem& problem, std::string_view key, int64_t value);
+// "" when `value` can be stored in field `key` as given; else why not: bias takes 0 or 1, and
+// the kernel's fields (k..., stride..., pad..., dil...) are 32-bit. Range checks beyond that
+// are Problem::invalid_reason()'s.
+std::string problem_field_value_error(std::string_view key, int64_t value);
 // The keys set_problem_field accepts, comma separated, for error messages.
 std::string_view problem_field_names();
 // The value of a named field, as set_problem_field names them ("size" reads h).

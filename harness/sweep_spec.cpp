@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <filesystem>
 #include <map>
@@ -67,9 +69,19 @@ class SpecReader {
     return out;
   }
 
+  // yaml-cpp keeps a repeated key of a map without a word; a spec that gives one twice is
+  // ambiguous, so it is refused.
+  void check_unique_keys(const YAML::Node& map, const std::string& where) const {
+    std::set<std::string> keys;
+    for (const auto& kv : map)
+      if (!keys.insert(kv.first.as<std::string>()).second)
+        fail(where, fmt::format("'{}' is given twice", kv.first.as<std::string>()));
+  }
+
   // Applies a map of problem fields to `p`; `where` names the map in messages.
   void apply_fields(Problem& p, const YAML::Node& map, const std::string& where, std::string* label) const {
     if (!map.IsMap()) fail(where, "expected a map of problem fields");
+    check_unique_keys(map, where);
     for (const auto& kv : map) {
       const std::string key = kv.first.as<std::string>();
       const std::string at = fmt::format("{}.{}", where, key);
@@ -77,10 +89,15 @@ class SpecReader {
         *label = string(kv.second, at);
         continue;
       }
-      const int64_t v = integer(kv.second, at);
-      if (!set_problem_field(p, key, v))
-        fail(at, fmt::format("unknown problem field '{}' (fields: {})", key, problem_field_names()));
+      set_field(p, key, integer(kv.second, at), at);
     }
+  }
+
+  // One problem field, its value checked (bias 0 or 1, sizes within int where the field is one).
+  void set_field(Problem& p, const std::string& key, int64_t value, const std::string& at) const {
+    if (const std::string error = problem_field_value_error(key, value); !error.empty()) fail(at, error);
+    if (!set_problem_field(p, key, value))
+      fail(at, fmt::format("unknown problem field '{}' (fields: {})", key, problem_field_names()));
   }
 
   const std::string& file() const { return file_; }
@@ -100,6 +117,7 @@ SweepSpec parse_sweep_spec(const std::string& yaml_text, const std::string& file
     throw InputError(fmt::format("{}: not valid YAML: {}", file, e.what()));
   }
   if (!root.IsMap()) r.fail("top level", "expected a map of sweep settings");
+  r.check_unique_keys(root, "top level");
   for (const auto& kv : root) {
     const std::string key = kv.first.as<std::string>();
     if (!kTopLevelKeys.count(key))
@@ -110,6 +128,14 @@ SweepSpec parse_sweep_spec(const std::string& yaml_text, const std::string& file
   SweepSpec spec;
   spec.file = file;
   spec.name = root["name"] ? r.string(root["name"], "name") : std::filesystem::path(file).stem().string();
+  // The name becomes results/<gpu>/NAME.json: a plain file name, nothing that leaves the folder.
+  const bool plain =
+      !spec.name.empty() && spec.name.front() != '.' && std::all_of(spec.name.begin(), spec.name.end(), [](char c) {
+        return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.';
+      });
+  if (!plain)
+    r.fail("name",
+           fmt::format("'{}' is not a plain file name: use letters, digits, '_', '-' and '.', not first", spec.name));
   spec.title = root["title"] ? r.string(root["title"], "title") : spec.name;
   if (!root["x_axis"]) r.fail("x_axis", "missing: name the problem field on the x axis, or label");
   spec.x_axis = r.string(root["x_axis"], "x_axis");
@@ -198,6 +224,7 @@ SweepSpec parse_sweep_spec(const std::string& yaml_text, const std::string& file
   if (root["axes"]) {
     const YAML::Node axes = root["axes"];
     if (!axes.IsMap() || axes.size() == 0) r.fail("axes", "expected a map of field: [values]");
+    r.check_unique_keys(axes, "axes");
     pending.push_back({base, "", "axes"});
     for (const auto& kv : axes) {
       const std::string key = kv.first.as<std::string>();
@@ -211,7 +238,8 @@ SweepSpec parse_sweep_spec(const std::string& yaml_text, const std::string& file
       for (const Pending& p : pending)
         for (size_t i = 0; i < kv.second.size(); ++i) {
           Pending q = p;
-          set_problem_field(q.problem, key, r.integer(kv.second[i], fmt::format("{}[{}]", at, i)));
+          const std::string value_at = fmt::format("{}[{}]", at, i);
+          r.set_field(q.problem, key, r.integer(kv.second[i], value_at), value_at);
           q.where = fmt::format("{} {}={}", q.where, key, kv.second[i].Scalar());
           next.push_back(std::move(q));
         }
@@ -249,6 +277,14 @@ SweepSpec parse_sweep_spec(const std::string& yaml_text, const std::string& file
     }
     spec.points.push_back(std::move(point));
   }
+  // A plot against an x that never changes is a spec error (an axis of `size` moves h; one of
+  // c_in does not).
+  std::set<std::string> xs;
+  for (const SweepPoint& point : spec.points) xs.insert(point.x.dump());
+  if (spec.x_axis == "label" && xs.size() != spec.points.size()) r.fail("points", "two points have the same label");
+  if (spec.points.size() > 1 && xs.size() == 1)
+    r.fail("x_axis", fmt::format("'{}' is {} in every point: name the field the {} vary", spec.x_axis,
+                                 spec.points.front().x.dump(), root["axes"] ? "axes" : "points"));
   return spec;
 }
 

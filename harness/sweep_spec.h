@@ -1,7 +1,7 @@
 // Sweep specs (sweeps/*.yaml), Triton-style: an x axis, the lines (implementations), the
 // passes, fixed parameters, and either `axes` (a cartesian product) or explicit `points`.
 //
-//   name: channels                 # default: the file's stem
+//   name: channels                 # default: the file's stem; a plain file name
 //   title: Channel count           # shown on reports and plots
 //   x_axis: c_in                   # a problem field, or "label" for named points
 //   x_label: C_in (= C_out / 2)
@@ -16,7 +16,8 @@
 //
 // Problem fields are those of set_problem_field(): n, c_in, c_out, h, w, size, kh, kw, k,
 // stride..., pad..., padding, dil..., dilation, bias. Unset fields take the KernelBench
-// L1#86 values.
+// L1#86 values. A key given twice in one map is refused, and so is an x axis whose value is
+// the same in every point.
 #pragma once
 
 #include <nlohmann/json.hpp>

@@ -87,6 +87,13 @@ TEST(Problem, ParseProblemErrorsNameTheField) {
   EXPECT_NE(message("colour=3").find("unknown key 'colour'"), std::string::npos);
   EXPECT_NE(message("stride").find("not key=value"), std::string::npos);
   EXPECT_NE(message("h=1,k=3,padding=0").find("kh = 3"), std::string::npos);
+  // A field given twice, directly or by a shorthand, is ambiguous; bias is 0 or 1; a value
+  // past 32 bits is reported as given, not as what it would be cut to.
+  EXPECT_NE(message("k=3,kh=5").find("kh is given twice (by k and kh)"), std::string::npos);
+  EXPECT_NE(message("h=9,size=8").find("h is given twice (by h and size)"), std::string::npos);
+  EXPECT_NE(message("bias=7").find("bias = 7: expected 0 or 1"), std::string::npos);
+  EXPECT_NE(message("k=2147483648").find("k = 2147483648 is out of range"), std::string::npos);
+  EXPECT_EQ(message("kh=5,kw=3,stride=2,padding=1,bias=1"), "no error");
 }
 
 TEST(Problem, KeyIsUniquePerShape) {
