@@ -14,8 +14,8 @@ void add_info_command(CLI::App& app, Action& action) {
   cmd->callback([&action] {
     action = [] {
       if (device_count() == 0) {
-        std::cout << fmt::format("no CUDA device: {}\nCUDA runtime {}, cuDNN {}\n", no_device_reason(),
-                                 cuda_runtime_version_string(), cudnn_version_string());
+        std::cerr << fmt::format("dsconv: error: no CUDA device: {}\n", no_device_reason());
+        std::cout << fmt::format("CUDA runtime {}, cuDNN {}\n", cuda_runtime_version_string(), cudnn_version_string());
         return int(kExitNoDevice);
       }
       const DeviceInfo d = query_device();

@@ -1,9 +1,13 @@
 // dsconv: verify and benchmark depthwise-separable convolution kernels.
 // Exit codes: 0 ok; 1 a check failed; 2 bad input; 3 no usable GPU or library.
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
+#include <algorithm>
 #include <iostream>
 #include <new>
+#include <string>
+#include <vector>
 
 #include "harness/cli/commands.h"
 #include "harness/errors.h"
@@ -24,6 +28,17 @@ int main(int argc, char** argv) {
   cli::add_roofline_command(app, action);
   cli::add_gate_command(app, action);
 
+  // CLI11 would answer an unknown command with "a subcommand is required"; name it instead.
+  if (argc > 1 && argv[1][0] != '-') {
+    std::vector<std::string> names;
+    for (const CLI::App* command : app.get_subcommands([](CLI::App*) { return true; }))
+      names.push_back(command->get_name());
+    if (std::find(names.begin(), names.end(), argv[1]) == names.end()) {
+      std::cerr << fmt::format("dsconv: error: unknown command '{}': the commands are {} (dsconv --help)\n", argv[1],
+                               fmt::join(names, ", "));
+      return kExitBadInput;
+    }
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

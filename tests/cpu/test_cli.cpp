@@ -77,6 +77,10 @@ TEST(Cli, BadArgumentsAreBadInput) {
   EXPECT_EQ(dsconv("check").exit_code, 2);  // --case is required
   EXPECT_EQ(dsconv("check --case /nonexistent/case").exit_code, 2);
   EXPECT_EQ(dsconv("--help").exit_code, 0);
+  const Result unknown = dsconv("frobnicate --impl naive");
+  EXPECT_EQ(unknown.exit_code, 2) << unknown.output;
+  EXPECT_NE(unknown.output.find("unknown command 'frobnicate'"), std::string::npos) << unknown.output;
+  EXPECT_NE(unknown.output.find("verify"), std::string::npos) << unknown.output;  // lists the commands
 }
 
 TEST(Cli, NoGpuGivesExitThree) {
