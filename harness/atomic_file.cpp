@@ -39,6 +39,18 @@ void write_file_atomically(const std::string& path, std::string_view contents) {
   }
 }
 
+void check_writable(const std::string& path) {
+  std::error_code ec;
+  const fs::path target = fs::absolute(fs::path(path), ec);
+  if (fs::is_directory(target, ec)) throw InputError(fmt::format("cannot write {}: it is a folder", path));
+  fs::path folder = target.parent_path();
+  while (!folder.empty() && !fs::exists(folder, ec) && folder != folder.parent_path()) folder = folder.parent_path();
+  if (!fs::is_directory(folder, ec))
+    throw InputError(fmt::format("cannot write {}: {} is not a folder", path, folder.string()));
+  if (::access(folder.c_str(), W_OK | X_OK) != 0)
+    throw InputError(fmt::format("cannot write {}: {}: {}", path, folder.string(), std::strerror(errno)));
+}
+
 std::string read_file(const std::string& path) {
   std::error_code ec;
   if (!fs::exists(path, ec)) throw InputError(fmt::format("cannot read {}: no such file", path));

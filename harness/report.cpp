@@ -310,9 +310,15 @@ std::string render_markdown(const nlohmann::json& doc) {
   return out.str();
 }
 
-void write_reports(const nlohmann::json& doc, const std::string& json_path) {
+void check_report_path(const std::string& json_path) {
   std::filesystem::path base(json_path);
   if (base.extension() != ".json") throw InputError(fmt::format("{}: the result file must end in .json", json_path));
+  for (const char* extension : {".json", ".csv", ".md"}) check_writable(base.replace_extension(extension).string());
+}
+
+void write_reports(const nlohmann::json& doc, const std::string& json_path) {
+  std::filesystem::path base(json_path);
+  check_report_path(json_path);
   // Render everything first: a failure leaves no file behind.
   const std::string json_text = doc.dump(1) + "\n", csv = render_csv(doc), md = render_markdown(doc);
   write_file_atomically(base.replace_extension(".csv").string(), csv);

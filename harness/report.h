@@ -25,6 +25,9 @@ std::string render_markdown(const nlohmann::json& doc);
 
 // Writes PATH (the JSON), and PATH with .csv and .md in place of .json, each atomically.
 void write_reports(const nlohmann::json& doc, const std::string& json_path);
+// Throws InputError when write_reports could not write to `json_path` (not .json, or a place
+// that cannot be written); creates nothing. For commands to call before their run.
+void check_report_path(const std::string& json_path);
 
 // True when some row failed verification or failed while timed: the command exits 1.
 bool any_row_failed(const nlohmann::json& doc);

@@ -44,6 +44,7 @@ int run_bench(const BenchOptions& o) {
     spec.points.push_back(point);
   }
   o.timing.apply(spec.timing);
+  if (!o.json_out.empty()) check_report_path(o.json_out);  // before the run, not after it
 
   SweepRunOptions run;
   run.seed = o.seed;

@@ -59,6 +59,7 @@ void check_shards_complete(const std::vector<nlohmann::json>& docs, const std::v
 }
 
 int run_merge(const MergeOptions& o) {
+  check_report_path(o.out);
   std::vector<nlohmann::json> docs;
   for (const std::string& path : o.inputs) docs.push_back(read_result_document(path));
 

@@ -83,6 +83,19 @@ TEST(Cli, BadArgumentsAreBadInput) {
   EXPECT_NE(unknown.output.find("verify"), std::string::npos) << unknown.output;  // lists the commands
 }
 
+TEST(Cli, BadOutputPathsFailBeforeTheRun) {
+  // Checked before the GPU is touched: these exit 2 on machines with and without one.
+  testing::TempDir dir;
+  testing::write_bytes(dir.file("plain.txt"), "a file, not a folder");
+  const Result not_json = dsconv("bench --impl naive --problem n=1,h=8,w=8 --json " + dir.file("out.txt"));
+  EXPECT_EQ(not_json.exit_code, 2) << not_json.output;
+  EXPECT_NE(not_json.output.find("must end in .json"), std::string::npos) << not_json.output;
+  const Result under_file = dsconv("bench --impl naive --problem n=1,h=8,w=8 --json " + dir.file("plain.txt/out.json"));
+  EXPECT_EQ(under_file.exit_code, 2) << under_file.output;
+  EXPECT_NE(under_file.output.find("is not a folder"), std::string::npos) << under_file.output;
+  EXPECT_EQ(under_file.output.find("no CUDA device"), std::string::npos) << under_file.output;
+}
+
 TEST(Cli, NoGpuGivesExitThree) {
   if (device_count() > 0) GTEST_SKIP() << "a GPU is present; this test is for machines without one";
   const Result info = dsconv("info");
