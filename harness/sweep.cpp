@@ -72,9 +72,10 @@ nlohmann::json run_sweep(const SweepSpec& spec, const SweepRunOptions& options) 
   const DeviceInfo device = query_device();
   CudaStream stream;
 
-  std::cerr << fmt::format("sweep {}: {} points{} x {} implementations x {} passes on {}\n", spec.name, points.size(),
+  std::cerr << fmt::format("sweep {}: {} points{} x {} implementations x {} passes on {}, input seed {}\n", spec.name,
+                           points.size(),
                            shard_count > 1 ? fmt::format(" (shard {}/{})", shard_index, shard_count) : "",
-                           spec.lines.size(), spec.passes.size(), device.gpu);
+                           spec.lines.size(), spec.passes.size(), device.gpu, options.seed);
   std::cerr << "measuring the card's ceilings (copy, FFMA, SGEMM, TF32)...\n";
   const Ceilings ceilings = measure_ceilings(stream);
   std::cerr << fmt::format("  copy {:.0f} GB/s, FFMA {:.1f} TFLOP/s, SGEMM {:.1f} TFLOP/s, TF32 {:.0f} TFLOP/s\n",
