@@ -67,7 +67,7 @@ void add_bench_command(CLI::App& app, Action& action) {
   cmd->add_option("--pass", o->pass, "forward, backward or both")
       ->check(CLI::IsMember({"forward", "backward", "both"}))
       ->capture_default_str();
-  cmd->add_option("--seed", o->seed, "Seed of the random inputs")->capture_default_str();
+  cmd->add_option("--seed", o->seed, "Seed of the random inputs")->check(seed_validator())->capture_default_str();
   cmd->add_option("--json", o->json_out, "Also write the result document (and .csv, .md beside it)");
   cmd->add_flag("--stages", o->stages, "Also time each implementation's separate stages (e.g. tiled.depthwise)");
   o->timing.add_to(*cmd);

@@ -65,7 +65,7 @@ void add_sweep_command(CLI::App& app, Action& action) {
   cmd->add_option("--impl", o->impl, "Override the spec's lines: a comma-separated list or all");
   cmd->add_option("--shard", o->shard, "Run shard i of N (0-based) and write NAME.shard-i-of-N.json; join with merge")
       ->capture_default_str();
-  cmd->add_option("--seed", o->seed, "Seed of the random inputs")->capture_default_str();
+  cmd->add_option("--seed", o->seed, "Seed of the random inputs")->check(seed_validator())->capture_default_str();
   cmd->add_flag("--quiet", o->quiet, "Do not print the table");
   o->timing.add_to(*cmd);
   cmd->callback([&action, o] { action = [o] { return run_sweep_command(*o); }; });

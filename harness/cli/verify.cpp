@@ -171,6 +171,7 @@ void add_verify_command(CLI::App& app, Action& action) {
   cmd->add_option("--distribution", o->distribution, "Override the input distribution: normal, uniform or wide")
       ->check(CLI::IsMember({"normal", "uniform", "wide"}));
   cmd->add_option("--seed", o->seed, "Seed of the random inputs (default: fresh, printed)")
+      ->check(seed_validator())
       ->each([o](const std::string&) { o->seed_given = true; });
   cmd->add_flag("--no-large", o->no_large, "Leave out the KernelBench L1#86 shape (for compute-sanitizer runs)");
   cmd->add_flag("--no-determinism", o->no_determinism, "Skip the run-twice bitwise comparison");

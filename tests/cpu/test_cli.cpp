@@ -74,6 +74,7 @@ TEST(Cli, MalformedNpyIsBadInput) {
 TEST(Cli, BadArgumentsAreBadInput) {
   EXPECT_EQ(dsconv("").exit_code, 2);
   EXPECT_EQ(dsconv("verify --pass sideways").exit_code, 2);
+  EXPECT_EQ(dsconv("verify --seed -1").exit_code, 2);  // not read as 2^64 - 1
   EXPECT_EQ(dsconv("check").exit_code, 2);  // --case is required
   EXPECT_EQ(dsconv("check --case /nonexistent/case").exit_code, 2);
   EXPECT_EQ(dsconv("--help").exit_code, 0);
