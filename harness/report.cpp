@@ -55,17 +55,20 @@ std::string shown(const nlohmann::json& value) { return value.dump().substr(0, 1
 
 // Every field the commands read from a result document, with the type they read it as, so
 // that a damaged file is rejected here, by name, instead of failing deep in a command.
-void check_result_fields(const nlohmann::json& doc, const std::string& path) {
-  const nlohmann::json& d = doc.at("dsconv");
+void check_result_fields(nlohmann::json& doc, const std::string& path) {
+  nlohmann::json& d = doc.at("dsconv");
   auto fail = [&](const std::string& where, const std::string& what) {
     throw InputError(fmt::format("{}: {}: {}", path, where, what));
   };
-  auto optional_string = [&](const nlohmann::json& object, const char* key, const std::string& where) {
+  // null counts as absent, and is dropped: the baseline script copies fields the way Python's
+  // dict.get gives them, and the commands read absent strings as their defaults.
+  auto optional_string = [&](nlohmann::json& object, const char* key, const std::string& where) {
+    if (object.contains(key) && object.at(key).is_null()) object.erase(key);
     if (object.contains(key) && !object.at(key).is_string())
       fail(where + "." + key, fmt::format("expected a string, got {}", shown(object.at(key))));
   };
-  auto required_string = [&](const nlohmann::json& object, const char* key, const std::string& where) {
-    if (!object.contains(key)) fail(where, fmt::format("missing field \"{}\"", key));
+  auto required_string = [&](nlohmann::json& object, const char* key, const std::string& where) {
+    if (!object.contains(key) || object.at(key).is_null()) fail(where, fmt::format("missing field \"{}\"", key));
     optional_string(object, key, where);
   };
   auto optional_integer = [&](const nlohmann::json& object, const char* key, const std::string& where) {
@@ -93,9 +96,9 @@ void check_result_fields(const nlohmann::json& doc, const std::string& path) {
   }
   if (doc.contains("benchmarks") && !doc.at("benchmarks").is_array())
     fail("benchmarks", fmt::format("expected an array, got {}", shown(doc.at("benchmarks"))));
-  const nlohmann::json& rows = d.at("rows");
+  nlohmann::json& rows = d.at("rows");
   for (size_t i = 0; i < rows.size(); ++i) {
-    const nlohmann::json& row = rows[i];
+    nlohmann::json& row = rows[i];
     const std::string where = fmt::format("dsconv.rows[{}]", i);
     if (!row.is_object()) fail(where, fmt::format("expected an object, got {}", shown(row)));
     for (const char* key : {"impl", "pass", "status"}) required_string(row, key, where);

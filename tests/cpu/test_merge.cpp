@@ -70,6 +70,22 @@ TEST(Merge, DamagedResultFilesAreBadInput) {
   }
 }
 
+TEST(Merge, NullStringsCountAsAbsent) {
+  // The baseline script writes Python's None for a field its input lacked.
+  testing::TempDir dir;
+  const std::string path = write_edited(dir, "nulls.json", [](json& d) {
+    d["dsconv"]["x_label"] = nullptr;
+    d["dsconv"]["rows"][0]["reason"] = nullptr;
+  });
+  const Result r = merge(path + " --out " + dir.file("out.json"));
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  const std::string missing_gpu =
+      write_edited(dir, "no-gpu.json", [](json& d) { d["dsconv"]["device"]["gpu"] = nullptr; });
+  const Result refused = merge(missing_gpu + " --out " + dir.file("out2.json"));
+  EXPECT_EQ(refused.exit_code, 2) << refused.output;
+  EXPECT_NE(refused.output.find("missing field \"gpu\""), std::string::npos) << refused.output;
+}
+
 TEST(Merge, EveryShardMustBeThere) {
   testing::TempDir dir;
   const auto [a, b] = two_shards(dir);
