@@ -6,19 +6,51 @@
 For every row timed in both (same benchmark name), prints the medians and their relative
 difference, then the largest one; exits 1 when it is over --limit percent. This is the
 noise floor a regression threshold (dsconv gate --max-slowdown) must sit above.
+
+Exit codes: 0 within the limit; 1 over it; 2 bad input (a file that is not a dsconv result
+file, results from two different GPUs, no row timed in both).
 """
 import argparse
 import json
+import math
 import sys
 
 
+class InputError(Exception):
+    """Bad input: exit 2 with the message."""
+
+
+def positive_time(value):
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value > 0
+
+
 def rows(path):
+    """The ok rows of a result file by benchmark name, and its device block."""
     try:
-        with open(path) as f:
+        with open(path, encoding="utf-8") as f:
             doc = json.load(f)
-        return {r["benchmark"]: r for r in doc["dsconv"]["rows"] if r.get("status") == "ok"}, doc["dsconv"]["device"]
-    except (OSError, ValueError, KeyError, TypeError) as e:
-        sys.exit(f"run_to_run: {path}: not a dsconv result file ({e})")
+    except OSError as e:
+        raise InputError(f"{path}: cannot read: {e.strerror}") from None
+    except (ValueError, RecursionError) as e:
+        raise InputError(f"{path}: not valid JSON: {e}") from None
+    block = doc.get("dsconv") if isinstance(doc, dict) else None
+    if not isinstance(block, dict) or not isinstance(block.get("rows"), list) \
+            or not isinstance(block.get("device"), dict):
+        raise InputError(f"{path}: not a dsconv result file (no dsconv.rows and dsconv.device)")
+    timed = {}
+    for i, row in enumerate(block["rows"]):
+        where = f"{path}: dsconv.rows[{i}]"
+        if not isinstance(row, dict):
+            raise InputError(f"{where}: expected an object, got {json.dumps(row)[:80]}")
+        if row.get("status") != "ok":
+            continue
+        if not isinstance(row.get("benchmark"), str):
+            raise InputError(f"{where}: an ok row needs a benchmark name")
+        if not positive_time(row.get("median_ms")):
+            raise InputError(f"{where}.median_ms: expected a positive time in ms, got "
+                             f"{json.dumps(row.get('median_ms'))}")
+        timed[row["benchmark"]] = row
+    return timed, block["device"]
 
 
 def main():
@@ -27,24 +59,31 @@ def main():
     p.add_argument("second")
     p.add_argument("--limit", type=float, default=3.0, help="largest allowed difference, percent (default 3)")
     a = p.parse_args()
+    if not (math.isfinite(a.limit) and a.limit >= 0):
+        raise InputError(f"--limit {a.limit}: expected a percentage >= 0")
     first, device_a = rows(a.first)
     second, device_b = rows(a.second)
     if device_a.get("gpu") != device_b.get("gpu"):
-        sys.exit(f"run_to_run: {a.first} ran on {device_a.get('gpu')}, {a.second} on {device_b.get('gpu')}")
+        raise InputError(f"{a.first} ran on {device_a.get('gpu')}, {a.second} on {device_b.get('gpu')}: "
+                         "run-to-run needs one card")
     common = [name for name in first if name in second]
     if not common:
-        sys.exit("run_to_run: no row is timed in both files")
+        raise InputError(f"no row is timed in both {a.first} and {a.second}")
     worst_name, worst = None, 0.0
     print(f"{'benchmark':<70} {'first ms':>10} {'second ms':>10} {'diff':>7}")
     for name in common:
         m1, m2 = first[name]["median_ms"], second[name]["median_ms"]
         diff = 100.0 * (m2 - m1) / m1
         print(f"{name:<70} {m1:>10.4f} {m2:>10.4f} {diff:>+6.2f}%")
-        if abs(diff) > abs(worst):
+        if worst_name is None or abs(diff) > abs(worst):
             worst_name, worst = name, diff
     print(f"\nlargest difference: {worst:+.2f}% ({worst_name}) over {len(common)} rows; limit {a.limit}%")
     return 1 if abs(worst) > a.limit else 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except InputError as e:
+        print(f"run_to_run: error: {e}", file=sys.stderr)
+        sys.exit(2)
