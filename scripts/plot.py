@@ -33,6 +33,11 @@ import matplotlib
 
 matplotlib.use("Agg")  # files only: never needs a display
 import matplotlib.pyplot as plt  # noqa: E402  (must follow matplotlib.use)
+
+# Titles, names and labels come from the results file: draw them as written, never as
+# mathtext (a "$" in a title would otherwise be parsed, and fail).
+if "text.parse_math" in plt.rcParams:  # matplotlib 3.5 and later
+    plt.rcParams["text.parse_math"] = False
 from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.ticker import FixedLocator, FuncFormatter, LogLocator, NullFormatter, NullLocator  # noqa: E402
 
@@ -67,6 +72,8 @@ def load_results(path):
         raise InputError(f"{path}: is a directory, expected a results .json file") from None
     except json.JSONDecodeError as e:
         raise InputError(f"{path}: not valid JSON: {e.msg} at line {e.lineno}, column {e.colno}") from None
+    except RecursionError:
+        raise InputError(f"{path}: not valid JSON: nested too deeply") from None
     except (OSError, UnicodeDecodeError) as e:
         raise InputError(f"{path}: cannot read: {e}") from None
     block = doc.get("dsconv") if isinstance(doc, dict) else None
@@ -75,6 +82,11 @@ def load_results(path):
                          "(see docs/results-format.md)")
     if not block["rows"]:
         raise InputError(f"{path}: dsconv.rows is empty: nothing to plot")
+    for field in ("title", "sweep", "x_label", "x_axis", "git_commit"):
+        if block.get(field) is not None and not isinstance(block[field], str):
+            raise InputError(f"{path}: dsconv.{field} must be a string, found {block[field]!r}")
+    if block.get("device") is not None and not isinstance(block["device"], dict):
+        raise InputError(f"{path}: dsconv.device must be an object, found {block['device']!r}")
     for i, row in enumerate(block["rows"]):
         check_row(path, i, row)
     return doc
@@ -213,7 +225,9 @@ def variant_fields(rows, x_axis):
 
 def variant_of(row, fields):
     problem = row.get("problem") if isinstance(row.get("problem"), dict) else {}
-    return tuple((f, problem.get(f)) for f in fields)
+    def hashable(value):  # a damaged file may hold a list or an object here
+        return value if isinstance(value, (int, float, str, bool, type(None))) else json.dumps(value)
+    return tuple((f, hashable(problem.get(f))) for f in fields)
 
 
 def variant_text(variant):
@@ -470,9 +484,12 @@ def save_figure(fig, prefix):
     os.makedirs(directory, exist_ok=True)
     temps = []
     try:
+        umask = os.umask(0)
+        os.umask(umask)
         for fmt in ("png", "svg"):
             fd, temp = tempfile.mkstemp(prefix=f".{os.path.basename(prefix)}.", suffix=f".{fmt}.tmp", dir=directory)
             os.close(fd)
+            os.chmod(temp, 0o666 & ~umask)  # as a plain open() would make it, not mkstemp's 0600
             temps.append((temp, f"{prefix}.{fmt}"))
             fig.savefig(temp, format=fmt, dpi=130, bbox_inches="tight")
         for temp, final in temps:
@@ -506,11 +523,15 @@ def parse_args(argv):
     args = parser.parse_args(argv)
     if bool(args.results) == bool(args.compare):
         parser.error("give either one RESULTS.json or --compare A.json B.json")
+    if args.out is not None and (not args.out or args.out.endswith(os.sep) or os.path.isdir(args.out)):
+        parser.error(f"--out {args.out!r}: expected a file prefix (PREFIX.png and PREFIX.svg are written), "
+                     "not a folder")
     return args
 
 
 def main(argv=None):
     args = parse_args(argv)
+    prefix = args.out
     try:
         if args.compare:
             path_a, path_b = args.compare
@@ -527,7 +548,10 @@ def main(argv=None):
         print(f"plot.py: error: {e}", file=sys.stderr)
         return 2
     except OSError as e:
-        print(f"plot.py: error: cannot write {e.filename or 'the output'}: {e.strerror or e}", file=sys.stderr)
+        print(f"plot.py: error: cannot write {prefix}.png and .svg: {e.strerror or e}", file=sys.stderr)
+        return 2
+    except ValueError as e:  # values matplotlib cannot place, e.g. an x of 1e308
+        print(f"plot.py: error: cannot draw {args.results or ' vs '.join(args.compare)}: {e}", file=sys.stderr)
         return 2
     for path in written:
         print(path)

@@ -88,9 +88,13 @@ def test_compare(tmp, failures):
 def test_bad_input(tmp, failures):
     """Malformed JSON, a file without dsconv.rows and a missing file: exit 2, the file named,
     and no image left behind."""
+    with open(FIXTURE, encoding="utf-8") as f:
+        numeric_title = json.load(f)
+    numeric_title["dsconv"]["title"] = 5
     cases = {
         "malformed.json": '{"dsconv": {"rows": [',
         "no_rows.json": json.dumps({"context": {}, "benchmarks": []}),
+        "numeric_title.json": json.dumps(numeric_title),
     }
     for name, text in cases.items():
         path = os.path.join(tmp, name)
@@ -98,6 +102,29 @@ def test_bad_input(tmp, failures):
             f.write(text)
         check_rejected(path, tmp, failures)
     check_rejected(os.path.join(tmp, "does_not_exist.json"), tmp, failures)
+
+
+def test_text_as_written(tmp, failures):
+    """A "$" in a title is drawn as written, not parsed as mathtext; the images are readable
+    by others (the umask's mode, not mkstemp's 0600)."""
+    with open(FIXTURE, encoding="utf-8") as f:
+        doc = json.load(f)
+    doc["dsconv"]["title"] = r"cost in $ and $\foo$"
+    path = os.path.join(tmp, "dollar.json")
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(doc, f)
+    umask = os.umask(0o022)
+    try:
+        result = run_plot(path)
+    finally:
+        os.umask(umask)
+    if result.returncode != 0:
+        failures.append(f"a '$' in the title: exit {result.returncode}; stderr:\n{result.stderr}")
+        return
+    check_rendered(os.path.join(tmp, "dollar"), failures)
+    mode = os.stat(os.path.join(tmp, "dollar.png")).st_mode & 0o777
+    if mode != 0o644:
+        failures.append(f"dollar.png has mode {mode:o}, expected 644 under umask 022")
 
 
 def check_rejected(path, tmp, failures):
@@ -117,7 +144,7 @@ def check_rejected(path, tmp, failures):
 def main():
     failures = []
     with tempfile.TemporaryDirectory(prefix="dsconv_test_plot_") as tmp:
-        for test in (test_sweep_plot, test_default_prefix, test_compare, test_bad_input):
+        for test in (test_sweep_plot, test_default_prefix, test_compare, test_bad_input, test_text_as_written):
             before = len(failures)
             test(tmp, failures)
             print(f"{'ok  ' if len(failures) == before else 'FAIL'} {test.__name__}")
