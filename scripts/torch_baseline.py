@@ -172,8 +172,13 @@ def problems_of(doc, path):
     return list(problems.values())
 
 
-def timing_settings(doc, args):
+def timing_settings(doc, args, path):
     timing = doc["dsconv"].get("timing") if isinstance(doc["dsconv"].get("timing"), dict) else {}
+    given_by = {"repetitions": "--repetitions", "min_time_s": "--min-time", "warmup_s": "--warmup"}
+    chosen = {"repetitions": args.repetitions, "min_time_s": args.min_time, "warmup_s": args.warmup}
+
+    def source(name):  # where a value came from, for the message
+        return given_by[name] if chosen[name] is not None else f"{path}: dsconv.timing.{name}"
     settings = {name: timing.get(name, default) for name, default in DEFAULT_TIMING.items()}
     if args.repetitions is not None:
         settings["repetitions"] = args.repetitions
@@ -181,11 +186,14 @@ def timing_settings(doc, args):
         settings["min_time_s"] = args.min_time
     if args.warmup is not None:
         settings["warmup_s"] = args.warmup
-    if not isinstance(settings["repetitions"], int) or settings["repetitions"] < 1:
-        raise InputError(f"repetitions = {settings['repetitions']!r}: must be an integer >= 1")
+    repetitions = settings["repetitions"]
+    if not isinstance(repetitions, int) or isinstance(repetitions, bool) or repetitions < 1:
+        raise InputError(f"{source('repetitions')} = {repetitions!r}: must be an integer >= 1")
     for name in ("min_time_s", "warmup_s"):
-        if not isinstance(settings[name], (int, float)) or settings[name] < 0:
-            raise InputError(f"{name} = {settings[name]!r}: must be a number >= 0")
+        value = settings[name]
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value) \
+                or value < 0 or value > 60:
+            raise InputError(f"{source(name)} = {value!r}: must be a number of seconds from 0 to 60")
     return dict(settings, l2_flush=True, cuda_graph=False)
 
 
@@ -584,10 +592,25 @@ def build_output(torch, doc, rows, benchmarks, timing):
     return {"context": context, "benchmarks": benchmarks, "dsconv": block}
 
 
+def check_writable(path):
+    """Raises InputError when write_json_atomically could not write `path`; creates nothing."""
+    target = os.path.abspath(path)
+    if os.path.isdir(target):
+        raise InputError(f"--out {path}: is a folder, expected a .json file name")
+    folder = os.path.dirname(target)
+    while not os.path.exists(folder) and os.path.dirname(folder) != folder:
+        folder = os.path.dirname(folder)
+    if not os.path.isdir(folder) or not os.access(folder, os.W_OK | os.X_OK):
+        raise InputError(f"--out {path}: cannot write in {folder}")
+
+
 def write_json_atomically(path, doc):
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
     fd, temp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=directory)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(temp, 0o666 & ~umask)  # as a plain open() would make it, not mkstemp's 0600
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             json.dump(doc, f, indent=1, allow_nan=False)  # strict JSON: C++ readers reject NaN
@@ -641,7 +664,8 @@ def main(argv=None):
     try:
         doc = load_input(args.input)
         problems = problems_of(doc, args.input)
-        timing = timing_settings(doc, args)
+        timing = timing_settings(doc, args, args.input)
+        check_writable(args.out)  # before the run, not after it
         torch = import_torch()
         expected, found = doc["dsconv"]["device"]["gpu"], torch.cuda.get_device_name()
         if found != expected:
