@@ -20,6 +20,7 @@ import argparse
 import json
 import os
 import random
+import shutil
 import sys
 
 import numpy as np
@@ -58,7 +59,6 @@ def write_case(folder, x, w_dw, w_pw, b_dw, b_pw, dy, stride, padding, dilation)
     x (N,C_in,H,W), w_dw (C_in,1,KH,KW), w_pw (C_out,C_in,1,1), dy (N,C_out,HO,WO): float32
     numpy arrays; b_dw, b_pw: float32 arrays or None.
     """
-    os.makedirs(folder, exist_ok=True)
     c_in = x.shape[1]
     t64 = {k: (None if v is None else torch.from_numpy(v.astype(np.float64)).requires_grad_(k != "dy"))
            for k, v in dict(x=x, w_dw=w_dw, w_pw=w_pw, b_dw=b_dw, b_pw=b_pw, dy=dy).items()}
@@ -68,6 +68,21 @@ def write_case(folder, x, w_dw, w_pw, b_dw, b_pw, dy, stride, padding, dilation)
     assert tuple(y.shape) == tuple(dy.shape), f"dy shape {dy.shape} does not match y {tuple(y.shape)}"
     y.backward(t64["dy"])
 
+    # Written into a temporary folder beside the case, then renamed: a failure midway leaves no
+    # partial case for `dsconv check` to read.
+    final, folder = folder, f"{folder.rstrip(os.sep)}.tmp.{os.getpid()}"
+    shutil.rmtree(folder, ignore_errors=True)
+    os.makedirs(folder)
+    try:
+        write_case_files(folder, x, w_dw, w_pw, b_dw, b_pw, dy, stride, padding, dilation, y, t64)
+        if os.path.isdir(final):
+            shutil.rmtree(final)
+        os.replace(folder, final)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def write_case_files(folder, x, w_dw, w_pw, b_dw, b_pw, dy, stride, padding, dilation, y, t64):
     with open(os.path.join(folder, "case.json"), "w") as f:
         json.dump({"stride": list(stride), "padding": list(padding), "dilation": list(dilation)}, f)
         f.write("\n")
@@ -146,6 +161,24 @@ def main():
     p.add_argument("--dilation", type=int, nargs=2, default=(1, 1))
     p.add_argument("--bias", action="store_true")
     a = p.parse_args()
+    # The input first (exit 2), PyTorch after (exit 3).
+    if a.random is not None and a.random < 1:
+        p.error(f"--random {a.random}: expected a count of at least 1")
+    if a.name is not None:
+        if not a.name or os.sep in a.name or a.name.startswith("."):
+            p.error(f"--name {a.name!r}: expected a plain folder name")
+        for option, values, least in (("--n", [a.n], 1), ("--c-in", [a.c_in], 1), ("--c-out", [a.c_out], 1),
+                                      ("--h", [a.h], 1), ("--w", [a.w], 1), ("--k", a.k, 1),
+                                      ("--stride", a.stride, 1), ("--padding", a.padding, 0),
+                                      ("--dilation", a.dilation, 1)):
+            if min(values) < least:
+                p.error(f"{option} {' '.join(map(str, values))}: each must be at least {least}")
+        ho = out_size(a.h, a.k[0], a.stride[0], a.padding[0], a.dilation[0])
+        wo = out_size(a.w, a.k[1], a.stride[1], a.padding[1], a.dilation[1])
+        if ho < 1 or wo < 1:
+            p.error(f"the kernel does not fit the padded input: the output would be {ho} x {wo}")
+    if os.path.exists(a.out) and not os.path.isdir(a.out):
+        p.error(f"--out {a.out}: not a folder")
     if torch is None:
         print("make_cases.py: error: PyTorch is not installed (see https://pytorch.org); the golden "
               "cases are computed with it", file=sys.stderr)
@@ -163,7 +196,12 @@ def main():
     for case in cases:
         case = dict(case)
         name = case.pop("name")
-        random_case(os.path.join(a.out, name), rng, **case)
+        try:
+            random_case(os.path.join(a.out, name), rng, **case)
+        except OSError as e:
+            print(f"make_cases.py: error: cannot write {os.path.join(a.out, name)}: {e.strerror or e}",
+                  file=sys.stderr)
+            sys.exit(2)
         print(f"wrote {os.path.join(a.out, name)}: {case}", file=sys.stderr)
 
 
