@@ -28,8 +28,9 @@ import numpy as np
 try:  # --help works without PyTorch; making a case needs it (exit 3 when it is missing)
     import torch
     import torch.nn.functional as F
-except ImportError:
+except (ImportError, OSError) as e:  # OSError: a CUDA library it links could not be loaded
     torch = F = None
+    TORCH_PROBLEM = str(e)
 
 # The committed set covers: bias and no bias, rectangular kernels, stride, dilation,
 # padding 0, padding wider than K/2, K=1, and channel counts above 128.
@@ -180,8 +181,8 @@ def main():
     if os.path.exists(a.out) and not os.path.isdir(a.out):
         p.error(f"--out {a.out}: not a folder")
     if torch is None:
-        print("make_cases.py: error: PyTorch is not installed (see https://pytorch.org); the golden "
-              "cases are computed with it", file=sys.stderr)
+        print(f"make_cases.py: error: PyTorch cannot be imported ({TORCH_PROBLEM}); the golden cases are "
+              "computed with it (see https://pytorch.org)", file=sys.stderr)
         sys.exit(3)
 
     rng = np.random.default_rng(a.seed)
