@@ -234,10 +234,10 @@ Problem parse_problem(std::string_view text) {
     const auto [ptr, ec] = std::from_chars(value.data(), value.data() + value.size(), v);
     if (ec != std::errc() || ptr != value.data() + value.size())
       throw InputError(fmt::format("--problem: {} = '{}' is not an integer", key, value));
-    if (const std::string error = problem_field_value_error(key, v); !error.empty())
-      throw InputError(fmt::format("--problem: {}", error));
     if (!set_problem_field(p, key, v))
       throw InputError(fmt::format("--problem: unknown key '{}' (keys: {})", key, problem_field_names()));
+    if (const std::string error = problem_field_value_error(key, v); !error.empty())
+      throw InputError(fmt::format("--problem: {}", error));
     // A field given twice, directly or through a shorthand (k sets kh and kw), is ambiguous.
     for (const std::string_view field : fields_set_by(key))
       if (const auto [at, fresh] = given.emplace(field, key); !fresh)

@@ -95,9 +95,9 @@ class SpecReader {
 
   // One problem field, its value checked (bias 0 or 1, sizes within int where the field is one).
   void set_field(Problem& p, const std::string& key, int64_t value, const std::string& at) const {
-    if (const std::string error = problem_field_value_error(key, value); !error.empty()) fail(at, error);
     if (!set_problem_field(p, key, value))
       fail(at, fmt::format("unknown problem field '{}' (fields: {})", key, problem_field_names()));
+    if (const std::string error = problem_field_value_error(key, value); !error.empty()) fail(at, error);
   }
 
   const std::string& file() const { return file_; }

@@ -1,18 +1,16 @@
 // dsconv sweep SPEC: runs a sweep spec and writes results/<gpu>/NAME.{json,csv,md}.
-#include "harness/sweep.h"
-
 #include <fmt/format.h>
 
 #include <filesystem>
 #include <iostream>
 
-#include "harness/atomic_file.h"
 #include "harness/cli/commands.h"
 #include "harness/cli/result_table.h"
 #include "harness/cli/timing_options.h"
 #include "harness/device_info.h"
 #include "harness/errors.h"
 #include "harness/report.h"
+#include "harness/sweep.h"
 
 namespace dsconv::cli {
 
@@ -34,10 +32,6 @@ int run_sweep_command(const SweepOptions& o) {
   if (!o.impl.empty()) spec.lines = select_kernels(o.impl);
   const auto [shard_index, shard_count] = parse_shard(o.shard);
   o.timing.apply(spec.timing);
-  // The output folder, before the run: results/<gpu>/ below it is made when the file is written.
-  if (std::error_code ec; std::filesystem::exists(o.out, ec) && !std::filesystem::is_directory(o.out, ec))
-    throw InputError(fmt::format("--out {}: not a folder", o.out));
-  check_writable((std::filesystem::path(o.out) / spec.name).string());
 
   const std::string slug = query_device().slug;
   const std::string file = shard_count > 1 ? fmt::format("{}.shard-{}-of-{}.json", spec.name, shard_index, shard_count)
