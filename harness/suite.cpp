@@ -49,6 +49,11 @@ std::vector<SuiteEntry> verify_suite(bool include_large) {
       {"stride2_large_plane", make(1, 8, 16, 130, 98, k(3, 3, 2, 2, 1, 1), true), D::normal},
       {"stride3_k5_large_plane", make(1, 5, 7, 100, 97, k(5, 5, 3, 3, 2, 2), false), D::wide},
       {"rect_dil_large_plane", make(1, 6, 10, 70, 90, k(3, 5, 1, 1, 2, 4, 2, 2), true), D::uniform},
+      // The transposed convolution at column strides that divide a thread's column spacing
+      // (16) walks only the taps that reach each input: rows at stride 3 and columns at
+      // stride 2 with dilation 2 (every tap or none), and stride 4 with 7 x 7 taps.
+      {"stride3x2_dil_large_plane", make(1, 6, 10, 90, 100, k(5, 7, 3, 2, 2, 6, 1, 2), false), D::normal},
+      {"stride4_k7_large_plane", make(2, 4, 8, 101, 120, k(7, 7, 4, 4, 3, 3), true), D::wide},
       // Unit-stride planes of whole float4 rows and ragged tiles (not multiples of 32 x 64),
       // for implementations whose windows come by TMA at "same" padding (and its window
       // offset under a wider padding: 5 is 1 mod 4), forward and transposed.

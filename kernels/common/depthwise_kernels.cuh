@@ -6,14 +6,17 @@
 
 #include <cstdint>
 
+#include "harness/problem.h"
 #include "kernels/common/conv_shape.cuh"
 #include "kernels/common/depthwise_tile.cuh"
 #include "kernels/common/reduce.cuh"
-#include "harness/problem.h"
+#include "kernels/common/transposed_taps.h"
 
 namespace dsconv {
 namespace {
 
+using depthwise::TapHits;
+using depthwise::TapStep;
 using depthwise::TileShape;
 
 constexpr int kDepthwiseSmemFloats = depthwise::kMaxWindowFloats;
@@ -136,10 +139,10 @@ __global__ __launch_bounds__(depthwise::kThreads, depthwise::min_blocks(KH, KW))
 // iw + pw - j*dw = ow*sw of w_dw[i][j] * dt[oh][ow]. Tiles are in input space; the staged
 // window is the part of dt that the tile's inputs feed.
 
-
 // One tap of the transposed convolution: w times the dt value (if any) that reaches inputs
-// (ih, iw + 16 q) through tap (i, j). Plane coordinates fit in 32 bits (h, w <= 2^20), which
-// keeps the divisibility tests cheap; stride 1 needs none.
+// (ih, iw + 16 q) through tap (i, j). For the unit form, and for column strides that do not
+// divide kColumnStride (elsewhere for_each_tap_hit finds the taps). Plane coordinates fit in
+// 32 bits (h, w <= 2^20), which keeps the divisibility tests cheap; stride 1 needs none.
 __device__ __forceinline__ int floor_div32(int a, int b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
 
 __device__ __forceinline__ void transposed_tap(const ConvShape& s, const float* window, int pitch, int offset,
@@ -165,6 +168,24 @@ __device__ __forceinline__ void transposed_tap(const ConvShape& s, const float* 
   }
 }
 
+// fn(k, out) for every tap k < count that reaches the input (transposed_taps.h), in increasing
+// k. kCount > 0: the count is known at compile time and k is a constant in fn (taps in
+// registers).
+template <int kCount, class Fn>
+__device__ __forceinline__ void for_each_tap_hit(int count, TapHits hit, const TapStep& t, Fn&& fn) {
+  if constexpr (kCount > 0) {
+#pragma unroll
+    for (int k = 0; k < kCount; ++k)
+      if (k == hit.first) {
+        fn(k, hit.out);
+        hit.first += t.step;
+        hit.out -= t.out_step;
+      }
+  } else {
+    for (int k = hit.first; k < count; k += t.step, hit.out -= t.out_step) fn(k, hit.out);
+  }
+}
+
 template <int KH, int KW, bool kUnit>
 __global__ __launch_bounds__(depthwise::kThreads, depthwise::min_blocks(KH, KW)) void depthwise_backward_data_kernel(
     ConvShape shape, TileShape tile, int64_t tiles_h, int64_t tiles_w, const float* __restrict__ dt,
@@ -183,6 +204,11 @@ __global__ __launch_bounds__(depthwise::kThreads, depthwise::min_blocks(KH, KW))
   }
   const float* wc = w_dw + c * kh * kw;
   const int ty = threadIdx.x / depthwise::kGroupsPerRow, tx = threadIdx.x % depthwise::kGroupsPerRow;
+  // At strides that divide kColumnStride a thread's columns share their taps (TapStep); the
+  // unit form and other strides test each tap.
+  const bool by_tap_hits = !kUnit && depthwise::kColumnStride % s.sw == 0;
+  const TapStep row_step = depthwise::tap_step(s.sh, s.dh), col_step = depthwise::tap_step(s.sw, s.dw);
+  const int q_cols = depthwise::kColumnStride / s.sw;  // between the dt columns of q and q + 1
   // The first dt row and column any input of the tile at (row0, col0) reads.
   // (Plane coordinates fit in 32 bits, and 32-bit division stays inline.)
   auto lowest_row = [&](int64_t row0) { return -floor_div32(-int(row0 + s.ph - (kh - 1) * s.dh), s.sh); };
@@ -200,13 +226,29 @@ __global__ __launch_bounds__(depthwise::kThreads, depthwise::min_blocks(KH, KW))
     const int64_t iw = pt.col0 + tx;
     if (tx >= tile.cols || iw >= s.w) return;
     const int outputs = (tile.cols - tx + depthwise::kColumnStride - 1) / depthwise::kColumnStride;
+    const TapHits col_hits = by_tap_hits ? depthwise::first_tap_hit(int(iw) + s.pw, col_step) : TapHits{};
 #pragma unroll
     for (int r = 0; r < depthwise::kRowsPerThread; ++r) {
       const int row = ty + r * depthwise::kThreadRows;
       const int64_t ih = pt.row0 + row;
       if (row >= tile.rows || ih >= s.h) break;
       float acc[4] = {0.f, 0.f, 0.f, 0.f};
-      if constexpr (KH * KW > 0) {
+      if (by_tap_hits) {
+        // The same taps in the same order as transposed_tap's loops below: the same sums.
+        for_each_tap_hit<KH>(kh, depthwise::first_tap_hit(int(ih) + s.ph, row_step), row_step, [&](int i, int oh) {
+          const float* src = window + (oh - oh_lo) * pitch + offset - ow_lo;
+          for_each_tap_hit<KW>(kw, col_hits, col_step, [&](int j, int ow) {
+            float wv;
+            if constexpr (KH * KW > 0)
+              wv = weights[i * KW + j];
+            else
+              wv = __ldg(wc + i * kw + j);
+#pragma unroll
+            for (int q = 0; q < 4; ++q)
+              if (q < outputs) acc[q] = fmaf(wv, src[ow + q * q_cols], acc[q]);
+          });
+        });
+      } else if constexpr (KH * KW > 0) {
 #pragma unroll
         for (int i = 0; i < KH; ++i)
 #pragma unroll
