@@ -19,7 +19,7 @@ struct TapStep {
   int stride, dil_quot, dil_rem;  // dil = dil_quot * stride + dil_rem
 };
 __host__ __device__ inline TapStep tap_step(int stride, int dil) {
-  int gcd = stride, b = dil;
+  int gcd = stride, b = dil;  // Euclid's: std::gcd is host code
   while (b != 0) {
     const int r = gcd % b;
     gcd = b;

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "kernels/common/transposed_taps.h"
+#include "kernels/common/window_math.h"
 
 namespace dsconv::depthwise {
 namespace {
@@ -17,7 +18,7 @@ Hits every_tap_tested(int numerator, int stride, int dil, int taps) {
   Hits hits;
   for (int k = 0; k < taps; ++k) {
     const int n = numerator - k * dil;
-    const int q = n >= 0 ? n / stride : -((-n + stride - 1) / stride);  // floor
+    const int q = int(floor_div(n, stride));
     if (q * stride == n) hits.emplace_back(k, q);
   }
   return hits;
