@@ -447,13 +447,7 @@ struct LaunchForward {
 template <int KH, int KW>
 struct LaunchBackwardData {
   static void run(const Plan& q, const float* dt, const float* w, float* dx, cudaStream_t st) {
-    if (q.direct_inputs) {
-      const int64_t planes = q.s.n * q.s.c_in;
-      direct::backward_data_kernel<KH, KW><<<direct::blocks(planes, q.s.in_pixels()), direct::kThreads, 0, st>>>(
-          q.s, direct::planes_per_block(q.s.in_pixels()), dt, w, dx);
-      DSCONV_LAUNCH_CHECK();
-      return;
-    }
+    if (q.direct_inputs) return direct::launch_backward_data<KH, KW>(q.s, dt, w, dx, st);
     const auto conv = depthwise_tma::transposed_conv(q.s);
     if (q.tma_depthwise && conv &&
         depthwise_tma::correlate<KH, KW, true>(*conv, q.s.n * q.s.c_in, dt, w, nullptr, dx, st))
@@ -674,7 +668,7 @@ class Tiled final : public Kernel {
     const int64_t direct_limit = std::numeric_limits<int>::max();
     q.direct_outputs = 2 * q.s.pixels() < int64_t(q.forward_tile.rows) * q.forward_tile.cols &&
                        p.n * q.s.pixels() < direct_limit && q.s.in_pixels() < direct_limit && p.c_in < direct_limit;
-    q.direct_inputs = 2 * q.s.in_pixels() < int64_t(q.data_tile.rows) * q.data_tile.cols;
+    q.direct_inputs = direct::small_planes(q.s.in_pixels(), int64_t(q.data_tile.rows) * q.data_tile.cols);
     q.weight_group = templated_size(c.kh, c.kw) ? 8 : 1;
     q.weight_groups_per_channel = p.n * ((q.fwd_tiles_h * q.fwd_tiles_w + q.weight_group - 1) / q.weight_group);
 

@@ -14,6 +14,8 @@
 
 #include "kernels/common/conv_shape.cuh"
 #include "kernels/common/reduce.cuh"
+#include "kernels/common/transposed_taps.h"
+#include "kernels/cuda_check.h"
 
 namespace dsconv::direct {
 
@@ -88,22 +90,21 @@ __global__ __launch_bounds__(kThreads) void backward_data_kernel(ConvShape s, in
                                                                  const float* __restrict__ w_dw,
                                                                  float* __restrict__ dx) {
   const int kh = KH ? KH : s.kh, kw = KW ? KW : s.kw, w = int(s.w), ho = int(s.ho), wo = int(s.wo);
+  const depthwise::TapStep row_step = depthwise::tap_step(s.sh, s.dh), col_step = depthwise::tap_step(s.sw, s.dw);
   for_block_elements(s.n * s.c_in, int(s.in_pixels()), per_block, [&](int64_t plane, int pixel) {
     const Taps<KH, KW> taps(w_dw, plane % s.c_in, kh * kw);
     const int ih = pixel / w, iw = pixel % w;
     const float* src = dt + plane * s.pixels();
+    const depthwise::TapHits col_hits = depthwise::first_tap_hit(iw + s.pw, col_step);
     float acc = 0.0f;
-#pragma unroll
-    for (int i = 0; i < kh; ++i) {
-      const int num_h = ih + s.ph - i * s.dh;  // oh * sh
-      if (num_h < 0 || num_h % s.sh != 0 || num_h / s.sh >= ho) continue;
-#pragma unroll
-      for (int j = 0; j < kw; ++j) {
-        const int num_w = iw + s.pw - j * s.dw;
-        if (num_w >= 0 && num_w % s.sw == 0 && num_w / s.sw < wo)
-          acc = fmaf(taps[i * kw + j], __ldg(src + (num_h / s.sh) * wo + num_w / s.sw), acc);
-      }
-    }
+    // Only the taps that reach (ih, iw), in increasing (i, j) as a test of every tap would
+    // take them; the output they come from must lie in dt.
+    depthwise::for_each_tap_hit<KH>(kh, depthwise::first_tap_hit(ih + s.ph, row_step), row_step, [&](int i, int oh) {
+      if (oh < 0 || oh >= ho) return;
+      depthwise::for_each_tap_hit<KW>(kw, col_hits, col_step, [&](int j, int ow) {
+        if (ow >= 0 && ow < wo) acc = fmaf(taps[i * kw + j], __ldg(src + oh * wo + ow), acc);
+      });
+    });
     dx[plane * s.in_pixels() + pixel] = acc;
   });
 }
@@ -175,6 +176,21 @@ __global__ __launch_bounds__(kThreads) void backward_weight_kernel(ConvShape s, 
       if (threadIdx.x == 0) db_dw[c] = total;
     }
   }
+}
+
+// Host side.
+
+// Whether planes of `plane_pixels` take the direct kernels rather than staged tiles of
+// `tile_pixels`: where they fill less than half a tile.
+inline bool small_planes(int64_t plane_pixels, int64_t tile_pixels) { return 2 * plane_pixels < tile_pixels; }
+
+// dx for every input plane, whole planes a block.
+template <int KH, int KW>
+void launch_backward_data(const ConvShape& s, const float* dt, const float* w_dw, float* dx, cudaStream_t st) {
+  const int64_t planes = s.n * s.c_in;
+  backward_data_kernel<KH, KW>
+      <<<blocks(planes, s.in_pixels()), kThreads, 0, st>>>(s, planes_per_block(s.in_pixels()), dt, w_dw, dx);
+  DSCONV_LAUNCH_CHECK();
 }
 
 }  // namespace dsconv::direct

@@ -141,7 +141,7 @@ __global__ __launch_bounds__(depthwise::kThreads, depthwise::min_blocks(KH, KW))
 
 // One tap of the transposed convolution: w times the dt value (if any) that reaches inputs
 // (ih, iw + 16 q) through tap (i, j). For the unit form, and for column strides that do not
-// divide kColumnStride (elsewhere for_each_tap_hit finds the taps). Plane coordinates fit in
+// divide kColumnStride (elsewhere depthwise::for_each_tap_hit finds the taps). Plane coordinates fit in
 // 32 bits (h, w <= 2^20), which keeps the divisibility tests cheap; stride 1 needs none.
 __device__ __forceinline__ int floor_div32(int a, int b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
 
@@ -165,24 +165,6 @@ __device__ __forceinline__ void transposed_tap(const ConvShape& s, const float* 
       const int ow = floor_div32(num_w, s.sw);
       if (ow * s.sw == num_w) acc[q] = fmaf(wv, src[ow - ow_lo], acc[q]);
     }
-  }
-}
-
-// fn(k, out) for every tap k < count that reaches the input (transposed_taps.h), in increasing
-// k. kCount > 0: the count is known at compile time and k is a constant in fn (taps in
-// registers).
-template <int kCount, class Fn>
-__device__ __forceinline__ void for_each_tap_hit(int count, TapHits hit, const TapStep& t, Fn&& fn) {
-  if constexpr (kCount > 0) {
-#pragma unroll
-    for (int k = 0; k < kCount; ++k)
-      if (k == hit.first) {
-        fn(k, hit.out);
-        hit.first += t.step;
-        hit.out -= t.out_step;
-      }
-  } else {
-    for (int k = hit.first; k < count; k += t.step, hit.out -= t.out_step) fn(k, hit.out);
   }
 }
 
@@ -235,19 +217,20 @@ __global__ __launch_bounds__(depthwise::kThreads, depthwise::min_blocks(KH, KW))
       float acc[4] = {0.f, 0.f, 0.f, 0.f};
       if (by_tap_hits) {
         // The same taps in the same order as transposed_tap's loops below: the same sums.
-        for_each_tap_hit<KH>(kh, depthwise::first_tap_hit(int(ih) + s.ph, row_step), row_step, [&](int i, int oh) {
-          const float* src = window + (oh - oh_lo) * pitch + offset - ow_lo;
-          for_each_tap_hit<KW>(kw, col_hits, col_step, [&](int j, int ow) {
-            float wv;
-            if constexpr (KH * KW > 0)
-              wv = weights[i * KW + j];
-            else
-              wv = __ldg(wc + i * kw + j);
+        depthwise::for_each_tap_hit<KH>(kh, depthwise::first_tap_hit(int(ih) + s.ph, row_step), row_step,
+                                        [&](int i, int oh) {
+                                          const float* src = window + (oh - oh_lo) * pitch + offset - ow_lo;
+                                          depthwise::for_each_tap_hit<KW>(kw, col_hits, col_step, [&](int j, int ow) {
+                                            float wv;
+                                            if constexpr (KH * KW > 0)
+                                              wv = weights[i * KW + j];
+                                            else
+                                              wv = __ldg(wc + i * kw + j);
 #pragma unroll
-            for (int q = 0; q < 4; ++q)
-              if (q < outputs) acc[q] = fmaf(wv, src[ow + q * q_cols], acc[q]);
-          });
-        });
+                                            for (int q = 0; q < 4; ++q)
+                                              if (q < outputs) acc[q] = fmaf(wv, src[ow + q * q_cols], acc[q]);
+                                          });
+                                        });
       } else if constexpr (KH * KW > 0) {
 #pragma unroll
         for (int i = 0; i < KH; ++i)

@@ -49,4 +49,23 @@ __host__ __device__ inline TapHits first_tap_hit(int numerator, const TapStep& t
   return {kNoTap, 0};
 }
 
+#if defined(__CUDACC__)
+// fn(k, out) for every tap k < count that reaches the input, in increasing k. kCount > 0: the
+// count is known at compile time and k is a constant in fn (taps in registers).
+template <int kCount, class Fn>
+__device__ __forceinline__ void for_each_tap_hit(int count, TapHits hit, const TapStep& t, Fn&& fn) {
+  if constexpr (kCount > 0) {
+#pragma unroll
+    for (int k = 0; k < kCount; ++k)
+      if (k == hit.first) {
+        fn(k, hit.out);
+        hit.first += t.step;
+        hit.out -= t.out_step;
+      }
+  } else {
+    for (int k = hit.first; k < count; k += t.step, hit.out -= t.out_step) fn(k, hit.out);
+  }
+}
+#endif
+
 }  // namespace dsconv::depthwise
