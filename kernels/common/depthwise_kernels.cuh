@@ -332,24 +332,48 @@ __global__ __launch_bounds__(depthwise::kThreads, 2) void depthwise_backward_wei
       bias_acc += (g[r][0] + g[r][1]) + (g[r][2] + g[r][3]);
       base[r] = win + (row < tile.rows ? row : 0) * s.sh * pitch + offset + (tx < tile.cols ? tx : 0) * s.sw;
     }
-    for (int tap = 0; tap < (KH * KW > 0 ? KH * KW : kh * kw); ++tap) {
-      const int i = KH * KW > 0 ? tap / (KW ? KW : 1) : tap / kw, j = KH * KW > 0 ? tap % (KW ? KW : 1) : tap % kw;
+    // This thread's share of tap (i, j)'s sum over the tile.
+    auto tap_sum = [&](int i, int j) {
       float v = 0.f;
 #pragma unroll
       for (int r = 0; r < depthwise::kRowsPerThread; ++r) {
         const float* src = base[r] + i * s.dh * pitch + j * s.dw;
 #pragma unroll
         for (int q = 0; q < 4; ++q)
-          if (tx + q * depthwise::kColumnStride < tile.cols) v = fmaf(src[q * depthwise::kColumnStride * s.sw], g[r][q], v);
+          if (tx + q * depthwise::kColumnStride < tile.cols)
+            v = fmaf(src[q * depthwise::kColumnStride * s.sw], g[r][q], v);
       }
-      if constexpr (KH * KW > 0) {
-        // Templated sizes: the loop is unrolled and every tap's sum stays in a register.
+      return v;
+    };
+    if constexpr (KH * KW > 0) {
+      // Templated sizes keep every tap's sum in its own register, so the tap index must be
+      // known at compile time (a loop over the taps left ptxas a run-time index, and each tap
+      // chose its register from all KH x KW by comparisons and branches: 49 of them a tap at
+      // 7 x 7). Unrolled whole, 7 x 7 at run-time strides spills (its 49 tap offsets are
+      // registers); there the rows stay a loop and the sums rotate by a row each trip, so
+      // that row i's are always acc[0, KW), and after KH trips every sum is back in place.
+      if constexpr (kUnit || KH * KW <= 25) {
 #pragma unroll
-        for (int k = 0; k < kTaps; ++k)
-          if (k == tap) acc[k] += v;
+        for (int i = 0; i < KH; ++i)
+#pragma unroll
+          for (int j = 0; j < KW; ++j) acc[i * KW + j] += tap_sum(i, j);
       } else {
-        emit_tap(tap, v);  // generic sizes: one tile per block, reduced tap by tap
+#pragma unroll 1
+        for (int i = 0; i < KH; ++i) {
+#pragma unroll
+          for (int j = 0; j < KW; ++j) acc[j] += tap_sum(i, j);
+          float row0[KW];
+#pragma unroll
+          for (int k = 0; k < KW; ++k) row0[k] = acc[k];
+#pragma unroll
+          for (int k = 0; k + KW < kTaps; ++k) acc[k] = acc[k + KW];
+#pragma unroll
+          for (int k = 0; k < KW; ++k) acc[kTaps - KW + k] = row0[k];
+        }
       }
+    } else {
+      for (int tap = 0; tap < kh * kw; ++tap)
+        emit_tap(tap, tap_sum(tap / kw, tap % kw));  // generic sizes: one tile per block, reduced tap by tap
     }
     __syncthreads();  // this window is refilled two tiles from now
   }
