@@ -141,8 +141,9 @@ __global__ __launch_bounds__(depthwise::kThreads, depthwise::min_blocks(KH, KW))
 
 // One tap of the transposed convolution: w times the dt value (if any) that reaches inputs
 // (ih, iw + 16 q) through tap (i, j). For the unit form, and for column strides that do not
-// divide kColumnStride (elsewhere depthwise::for_each_tap_hit finds the taps). Plane coordinates fit in
-// 32 bits (h, w <= 2^20), which keeps the divisibility tests cheap; stride 1 needs none.
+// divide kColumnStride (elsewhere depthwise::for_each_tap_hit finds the taps). Plane
+// coordinates fit in 32 bits (h, w <= 2^20), which keeps the divisibility tests cheap; stride
+// 1 needs none.
 __device__ __forceinline__ int floor_div32(int a, int b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
 
 __device__ __forceinline__ void transposed_tap(const ConvShape& s, const float* window, int pitch, int offset,
@@ -217,20 +218,20 @@ __global__ __launch_bounds__(depthwise::kThreads, depthwise::min_blocks(KH, KW))
       float acc[4] = {0.f, 0.f, 0.f, 0.f};
       if (by_tap_hits) {
         // The same taps in the same order as transposed_tap's loops below: the same sums.
-        depthwise::for_each_tap_hit<KH>(kh, depthwise::first_tap_hit(int(ih) + s.ph, row_step), row_step,
-                                        [&](int i, int oh) {
-                                          const float* src = window + (oh - oh_lo) * pitch + offset - ow_lo;
-                                          depthwise::for_each_tap_hit<KW>(kw, col_hits, col_step, [&](int j, int ow) {
-                                            float wv;
-                                            if constexpr (KH * KW > 0)
-                                              wv = weights[i * KW + j];
-                                            else
-                                              wv = __ldg(wc + i * kw + j);
+        auto add_tap_row = [&](int i, int oh) {
+          const float* src = window + (oh - oh_lo) * pitch + offset - ow_lo;
+          depthwise::for_each_tap_hit<KW>(kw, col_hits, col_step, [&](int j, int ow) {
+            float wv;
+            if constexpr (KH * KW > 0)
+              wv = weights[i * KW + j];
+            else
+              wv = __ldg(wc + i * kw + j);
 #pragma unroll
-                                            for (int q = 0; q < 4; ++q)
-                                              if (q < outputs) acc[q] = fmaf(wv, src[ow + q * q_cols], acc[q]);
-                                          });
-                                        });
+            for (int q = 0; q < 4; ++q)
+              if (q < outputs) acc[q] = fmaf(wv, src[ow + q * q_cols], acc[q]);
+          });
+        };
+        depthwise::for_each_tap_hit<KH>(kh, depthwise::first_tap_hit(int(ih) + s.ph, row_step), row_step, add_tap_row);
       } else if constexpr (KH * KW > 0) {
 #pragma unroll
         for (int i = 0; i < KH; ++i)
