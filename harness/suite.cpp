@@ -77,6 +77,10 @@ std::vector<SuiteEntry> verify_suite(bool include_large) {
       {"image_pairs_odd_batch", make(5, 70, 40, 7, 7, k(3, 3, 1, 1, 1, 1), true), D::normal},
       {"image_pairs_k5_dilation", make(4, 70, 20, 6, 8, k(5, 5, 1, 1, 4, 4, 2, 2), false), D::wide},
       {"image_pairs_aligned_rows", make(4, 70, 24, 8, 8, k(3, 3, 1, 1, 1, 1), true), D::uniform},
+      // `fused`'s 160-row GEMM tiles (C_out 150 and 300: ragged in the last row tile), with
+      // image pairs, stride 2 and splits of C_in, and at a run-time kernel size.
+      {"row_tile_160_pairs_stride2", make(3, 100, 150, 14, 14, k(3, 3, 2, 2, 1, 1), true), D::normal},
+      {"row_tile_160_k5", make(2, 40, 300, 12, 12, k(5, 5, 1, 1, 2, 2), false), D::wide},
   };
   if (include_large) suite.push_back({"kernelbench_l1_86", Problem::kernelbench_l1_86(), D::uniform, true});
   return suite;

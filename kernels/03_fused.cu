@@ -125,7 +125,8 @@ struct Plan {
   int forward_grid = 1, backward_grid = 1;
   int forward_splits = 1;      // fused_forward_kernel's splits of C_in (its grid's y)
   float* partial_y = nullptr;  // their sums, when more than one
-  bool small_m = false;
+  int forward_rows = 128;  // fused_forward_kernel's GEMM tile rows (staged_forward_rows)
+  int forward_x_floats = 0;  // and its x buffers' floats (staged_forward_x_floats)
   BackwardWindows backward_windows = BackwardWindows::copied;
   bool wide_forward = false;  // fused_forward_wide_kernel takes the forward
   WideArgs wide_args{};
@@ -151,11 +152,11 @@ int forward_k_splits(int64_t output_tiles, int64_t chunks, int64_t resident_bloc
   return int((chunks + per_split - 1) / per_split);
 }
 
-template <class T, int KH, int KW>
+template <class T, int XFloats, int KH, int KW>
 struct LaunchFusedForward {
   template <class Steps>
-  static constexpr auto kernel = fused_forward_kernel<T, KH, KW, Steps>;
-  static constexpr int blocks_per_sm() { return kForwardBlocksPerSM<KH, KW>; }
+  static constexpr auto kernel = fused_forward_kernel<T, XFloats, KH, KW, Steps>;
+  static constexpr int blocks_per_sm() { return kForwardBlocksPerSM<T, KH, KW>; }
   // 3 x 3 at stride 1 or 2 with unit dilation (MobileNet's layers): the kernel whose depthwise
   // reads sit at compile-time offsets.
   static constexpr bool kFixedVariants = KH == 3 && KW == 3;
@@ -170,7 +171,7 @@ struct LaunchFusedForward {
   }
   static void run(const Plan& q, const DeviceTensors& d, cudaStream_t st) {
     const dim3 grid(unsigned(q.forward_grid), unsigned(q.forward_splits));
-    pick(q.s, q.forward_geometry)<<<grid, kThreads, forward_smem_bytes<T>(), st>>>(
+    pick(q.s, q.forward_geometry)<<<grid, kThreads, forward_smem_bytes<T, XFloats>(), st>>>(
         q.s, q.forward_geometry, d.x, d.w_dw, d.b_dw, d.w_pw, d.b_pw, d.y, q.partial_y);
     DSCONV_LAUNCH_CHECK();
     if (q.forward_splits > 1) launch_sum_planes(q.partial_y, q.forward_splits, d.y, q.s.y_elems(), st);
@@ -178,7 +179,7 @@ struct LaunchFusedForward {
   static void prepare() {
     auto allow = [](auto f) {
       DSCONV_CUDA_CHECK(
-          cudaFuncSetAttribute(f, cudaFuncAttributeMaxDynamicSharedMemorySize, int(forward_smem_bytes<T>())));
+          cudaFuncSetAttribute(f, cudaFuncAttributeMaxDynamicSharedMemorySize, int(forward_smem_bytes<T, XFloats>())));
     };
     allow(kernel<RunTimeSteps>);
     if constexpr (kFixedVariants)
@@ -187,10 +188,18 @@ struct LaunchFusedForward {
         allow(f);
   }
 };
+using Tile128 = gemm::Tile<128, kPixels, 32, 8, 8, 2, 4>;
+using Tile64 = gemm::Tile<64, kPixels, 32, 4, 8, 2, 4>;
+// Each warp all 160 rows and 16 of the columns: 5 float4 of W and one of t a k step, for 80 FFMA.
+using Tile160 = gemm::Tile<160, kPixels, 32, 20, 4, 1, 8>;
 template <int KH, int KW>
-struct Forward128 : LaunchFusedForward<gemm::Tile<128, kPixels, 32, 8, 8, 2, 4>, KH, KW> {};
+struct Forward128 : LaunchFusedForward<Tile128, kForwardXFloats, KH, KW> {};
 template <int KH, int KW>
-struct Forward64 : LaunchFusedForward<gemm::Tile<64, kPixels, 32, 4, 8, 2, 4>, KH, KW> {};
+struct Forward64 : LaunchFusedForward<Tile64, kForwardXFloats, KH, KW> {};
+template <int KH, int KW>
+struct Forward64WideX : LaunchFusedForward<Tile64, fused::kForward64XFloats, KH, KW> {};
+template <int KH, int KW>
+struct Forward160 : LaunchFusedForward<Tile160, fused::kForward160XFloats, KH, KW> {};
 
 template <int KH, int KW>
 struct LaunchTmaForward {
@@ -429,6 +438,16 @@ void by_kernel_size(int kh, int kw, Fn&& fn) {
   fn(Launch<0, 0>{});
 }
 
+// Calls fn(Forward<KH, KW>{}) for the staged forward of `rows` GEMM rows and x buffers of
+// `x_floats` (staged_forward_rows, staged_forward_x_floats).
+template <class Fn>
+void by_forward_tile(int rows, int x_floats, int kh, int kw, Fn&& fn) {
+  if (rows == 64 && x_floats == fused::kForward64XFloats) return by_kernel_size<Forward64WideX>(kh, kw, fn);
+  if (rows == 64) return by_kernel_size<Forward64>(kh, kw, fn);
+  if (rows == 160) return by_kernel_size<Forward160>(kh, kw, fn);
+  by_kernel_size<Forward128>(kh, kw, fn);
+}
+
 class Fused final : public Kernel {
  public:
   std::string_view name() const override { return "fused"; }
@@ -459,7 +478,9 @@ class Fused final : public Kernel {
   void prepare(const Problem& p, Workspace& ws) const override {
     Plan q;
     q.s = conv_shape(p);
-    q.forward_geometry = make_geometry(q.s, kForwardXFloats, kChunk, kForwardRun, true);
+    q.forward_rows = staged_forward_rows(p.c_out);
+    q.forward_x_floats = staged_forward_x_floats(q.s, q.forward_rows);
+    q.forward_geometry = make_geometry(q.s, q.forward_x_floats, kChunk, kForwardRun, true);
     q.backward_geometry = make_geometry(q.s, kBackwardXFloats, kCiSlice, kBackwardRun);
     if (unit_steps(q.s) && q.backward_geometry.tw == kUnitCols) q.backward_windows = BackwardWindows::unit_tile;
     by_kernel_size<LaunchFusedBackward>(p.conv.kh, p.conv.kw, [&](auto launch) {
@@ -469,12 +490,11 @@ class Fused final : public Kernel {
     q.dx_tiles_h = ceil_div(q.s.h, q.dx_tile.rows);
     q.dx_tiles_w = ceil_div(q.s.w, q.dx_tile.cols);
     q.dx_direct = direct::small_planes(q.s.in_pixels(), int64_t(q.dx_tile.rows) * q.dx_tile.cols);
-    q.small_m = p.c_out <= 64;
     int device = 0, sms = 0;
     DSCONV_CUDA_CHECK(cudaGetDevice(&device));
     DSCONV_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
     const int64_t pixel_tiles = q.forward_geometry.pixel_tiles(p.n);
-    const int64_t m_tiles = (p.c_out + (q.small_m ? 64 : 128) - 1) / (q.small_m ? 64 : 128);
+    const int64_t m_tiles = ceil_div(p.c_out, int64_t(q.forward_rows));
     q.backward_grid =
         int(std::min<int64_t>(p.n * q.backward_geometry.tiles_h * q.backward_geometry.tiles_w, int64_t(sms)));
     q.tma_geometry = make_tma_geometry(q.s);
@@ -493,14 +513,13 @@ class Fused final : public Kernel {
     }
     if (!q.wide_forward && !q.tma_forward) {
       int blocks_per_sm = 1;
-      by_kernel_size<Forward128>(p.conv.kh, p.conv.kw, [&](auto launch) { blocks_per_sm = launch.blocks_per_sm(); });
+      by_forward_tile(q.forward_rows, q.forward_x_floats, p.conv.kh, p.conv.kw, [&](auto launch) { blocks_per_sm = launch.blocks_per_sm(); });
       q.forward_splits =
           forward_k_splits(pixel_tiles * m_tiles, ceil_div(p.c_in, kChunk), int64_t(sms) * blocks_per_sm);
       if (q.forward_splits > 1) q.partial_y = ws.allocate_array<float>(size_t(p.y_elems()) * q.forward_splits);
     }
     q.forward_grid = int(std::min<int64_t>(pixel_tiles * m_tiles, 2 * int64_t(sms)));
-    by_kernel_size<Forward128>(p.conv.kh, p.conv.kw, [](auto launch) { launch.prepare(); });
-    by_kernel_size<Forward64>(p.conv.kh, p.conv.kw, [](auto launch) { launch.prepare(); });
+    by_forward_tile(q.forward_rows, q.forward_x_floats, p.conv.kh, p.conv.kw, [](auto launch) { launch.prepare(); });
     by_kernel_size<LaunchFusedBackward>(p.conv.kh, p.conv.kw, [](auto launch) { launch.prepare(); });
 
     const size_t blocks = size_t(q.backward_grid);
@@ -520,10 +539,8 @@ class Fused final : public Kernel {
       by_wide_kernel_size(p.conv.kh, [&](auto launch) { launch.run(q, d, st); });
     else if (q.tma_forward)
       dispatch_kernel_size<LaunchTmaForward>(p.conv.kh, p.conv.kw, q, d, st);
-    else if (q.small_m)
-      by_kernel_size<Forward64>(p.conv.kh, p.conv.kw, [&](auto launch) { launch.run(q, d, st); });
     else
-      by_kernel_size<Forward128>(p.conv.kh, p.conv.kw, [&](auto launch) { launch.run(q, d, st); });
+      by_forward_tile(q.forward_rows, q.forward_x_floats, p.conv.kh, p.conv.kw, [&](auto launch) { launch.run(q, d, st); });
   }
 
   void backward(const Problem& p, const DeviceTensors& d, Workspace& ws, cudaStream_t st) const override {

@@ -11,29 +11,31 @@ namespace {
 
 // GEMM k steps unrolled per loop trip: next to the depthwise code, more spills on sm_90.
 constexpr int kForwardUnroll = 2;
-template <class T>
+// XFloats: each x buffer's floats (tile_geometry.h, staged_forward_x_floats).
+template <class T, int XFloats>
 constexpr size_t forward_smem_bytes() {
-  return sizeof(float) * (size_t(2) * kChunk * T::BM + size_t(kChunk) * kPixels + 2 * size_t(kForwardXFloats));
+  return sizeof(float) * (size_t(2) * kChunk * T::BM + size_t(kChunk) * kPixels + 2 * size_t(XFloats));
 }
 
 // Two blocks a multiprocessor; one for the run-time kernel sizes, whose tap loops need more
-// registers next to the GEMM's accumulators.
-template <int KH, int KW>
-constexpr int kForwardBlocksPerSM = KH* KW > 0 ? 2 : 1;
+// registers next to the GEMM's accumulators, and for the 160-row tile, whose 80 accumulators
+// spill under two blocks' 128 registers a thread.
+template <class T, int KH, int KW>
+constexpr int kForwardBlocksPerSM = KH * KW > 0 && T::BM <= 128 ? 2 : 1;
 
 // Where tiles are fewer than the blocks the device holds at once (small images: a 7 x 7
 // MobileNet layer has one tile an image), the chunks of C_in are split gridDim.y ways, a row
 // of blocks a split, and the splits' sums go to `partial_y` (one copy of y a split, the bias
 // in split 0's) for sum_planes to add in split order: deterministic, no atomics.
-template <class T, int KH, int KW, class Steps>
-__global__ __launch_bounds__(kThreads, kForwardBlocksPerSM<KH, KW>) void fused_forward_kernel(
+template <class T, int XFloats, int KH, int KW, class Steps>
+__global__ __launch_bounds__(kThreads, kForwardBlocksPerSM<T, KH, KW>) void fused_forward_kernel(
     ConvShape s, Geometry g, const float* __restrict__ x, const float* __restrict__ w_dw,
     const float* __restrict__ b_dw, const float* __restrict__ w_pw, const float* __restrict__ b_pw,
     float* __restrict__ y, float* __restrict__ partial_y) {
   extern __shared__ __align__(16) float smem[];
   float* As = smem;                     // [2][kChunk][BM]: W_pw^T slices
   float* Bs = As + 2 * kChunk * T::BM;  // [kChunk][kPixels]: t slice
-  float* Xs = Bs + kChunk * kPixels;    // [2][forward_x_floats]: x windows
+  float* Xs = Bs + kChunk * kPixels;    // [2][XFloats]: x windows
   const int tid = threadIdx.x;
   const int m_tiles = int((s.c_out + T::BM - 1) / T::BM);
   const int64_t tiles = g.pixel_tiles(s.n) * m_tiles;
@@ -90,7 +92,7 @@ __global__ __launch_bounds__(kThreads, kForwardBlocksPerSM<KH, KW>) void fused_f
   };
   // Issues the copies of one stage: its x window and, at a chunk's first stage, the W slice.
   auto copy = [&](int64_t stage, const Where& w) {
-    copy_x_window(Xs + (stage & 1) * kForwardXFloats, x, s, g, w.img,
+    copy_x_window(Xs + (stage & 1) * XFloats, x, s, g, w.img,
                   int64_t(w.chunk) * kChunk + w.sub * g.sub_channels, g.sub_channels, w.oh0, w.ow0, tid);
     if (w.sub == 0 && !resident_w) copy_w(w_buffer(stage, w.chunk), w.m0, w.chunk);
     gemm::copy_async_commit();
@@ -113,7 +115,7 @@ __global__ __launch_bounds__(kThreads, kForwardBlocksPerSM<KH, KW>) void fused_f
     __syncthreads();
 
     // The depthwise slice: sub_channels channels x 8 runs of 16 pixels.
-    const float* window_base = Xs + (stage & 1) * kForwardXFloats;
+    const float* window_base = Xs + (stage & 1) * XFloats;
     const int64_t col0 = w.ow0 * s.sw - s.pw;
     const int offset = s.w % 4 == 0 ? int(col0 - depthwise::floor_div(col0, 4) * 4) : 0;
     constexpr int kRuns = kPixels / kForwardRun;

@@ -90,8 +90,36 @@ inline Geometry make_geometry(const ConvShape& s, int max_window_floats, int max
   return g;
 }
 
-// fused_forward_kernel's x buffers, 31 KB each: 32 channels of a 6 x 40 window (3 x 3, stride 1) at a stride of 248;
-// two blocks of 112.6 KB fill the multiprocessor's 228 KB.
+// fused_forward_kernel's GEMM row tile: 64 rows for C_out <= 64; else 160 where that
+// multiplies fewer rows than 128. C_out = 160 (MobileNet b14, b15) is then one row tile, not
+// two of which the second is a quarter real rows and each makes t again; 320 (b17) two, not three.
+constexpr int staged_forward_rows(int64_t c_out) {
+  if (c_out <= 64) return 64;
+  const auto rows_multiplied = [c_out](int64_t tile_rows) { return (c_out + tile_rows - 1) / tile_rows * tile_rows; };
+  return rows_multiplied(160) < rows_multiplied(128) ? 160 : 128;
+}
+
+// fused_forward_kernel's x buffers (two a block): as many floats as leave the blocks a
+// multiprocessor runs at once within its 228 KB (1 KB of which it keeps a block).
+// 128-row GEMM tile, two blocks of 112.6 KB: 32 channels of a 6 x 40 window (3 x 3, stride 1)
+// at a stride of 248.
 constexpr int kForwardXFloats = 7936;
+// 64 rows, two blocks of 113 KB: 16 channels of a 17 x 36 window (8 x 16 outputs at stride 2,
+// MobileNet b7) at 612, where 7936 floats hold 8.
+constexpr int kForward64XFloats = 10368;
+// 160 rows, one block of 141 KB: 16 channels of a 17 x 40 window (two 7 x 7 images side by
+// side at stride 2, b14) at 680, or all 32 of a chunk at stride 1 (b15, b17: 10 x 32).
+constexpr int kForward160XFloats = 10880;
+
+// The x buffers for a problem and row tile. The 64-row tile takes its larger ones only where
+// they stage more channels at once: elsewhere they only take L1 cache from the
+// multiprocessor (H100, MobileNet b1 at stride 1: 6% slower; b2, b4 and b7 at stride 2, with
+// 16 channels at once instead of 8: 3-6% faster).
+inline int staged_forward_x_floats(const ConvShape& s, int rows) {
+  if (rows == 160) return kForward160XFloats;
+  const auto staged = [&](int floats) { return make_geometry(s, floats, kChunk, kForwardRun, true).sub_channels; };
+  if (rows == 64 && staged(kForward64XFloats) > staged(kForwardXFloats)) return kForward64XFloats;
+  return kForwardXFloats;
+}
 
 }  // namespace dsconv::fused

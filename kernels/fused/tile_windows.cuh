@@ -22,6 +22,8 @@ using fused::kForwardRun;
 using fused::kForwardXFloats;
 using fused::kPixels;
 using fused::make_geometry;
+using fused::staged_forward_rows;
+using fused::staged_forward_x_floats;
 using fused::window_cols;
 
 // Copies the x window of channels [c0, c0 + count) of image `img` for the tile at

@@ -50,6 +50,41 @@ TEST(FusedGeometry, SevenBySevenImagesShareATileInPairs) {
   EXPECT_EQ(s2.sub_channels, 8);
 }
 
+// C_out of 160 and 320 (MobileNet b14, b15, b17) take 160-row GEMM tiles, one block a
+// multiprocessor, whose larger x buffers stage all of b15's 32-channel chunk at once and half
+// of b14's (16 and 8 with 128-row tiles, above).
+TEST(FusedGeometry, RowTilesOf160WhereTheyMultiplyFewerRows) {
+  EXPECT_EQ(staged_forward_rows(24), 64);
+  EXPECT_EQ(staged_forward_rows(64), 64);
+  EXPECT_EQ(staged_forward_rows(96), 128);
+  EXPECT_EQ(staged_forward_rows(128), 128);
+  EXPECT_EQ(staged_forward_rows(136), 160);
+  EXPECT_EQ(staged_forward_rows(160), 160);
+  EXPECT_EQ(staged_forward_rows(256), 128);
+  EXPECT_EQ(staged_forward_rows(320), 160);
+  EXPECT_EQ(staged_forward_rows(384), 128);
+  const auto rows160 = [](const char* problem) {
+    return make_geometry(conv_shape(parse_problem(problem)), kForward160XFloats, kChunk, kForwardRun, true);
+  };
+  EXPECT_EQ(rows160("n=32,c_in=960,c_out=160,h=7,w=7,k=3,padding=1").sub_channels, 32);
+  EXPECT_EQ(rows160("n=32,c_in=576,c_out=160,h=14,w=14,k=3,padding=1,stride=2").sub_channels, 16);
+}
+
+// The 64-row tile takes larger x buffers where they stage more channels at once: MobileNet b7
+// stages 16 at once, not 8.
+TEST(FusedGeometry, RowTilesOf64StageMoreChannelsAtStride2) {
+  const ConvShape b7 = conv_shape(parse_problem("n=32,c_in=192,c_out=64,h=28,w=28,k=3,padding=1,stride=2"));
+  EXPECT_EQ(staged_forward_rows(b7.c_out), 64);
+  EXPECT_EQ(make_geometry(b7, kForwardXFloats, kChunk, kForwardRun, true).sub_channels, 8);
+  EXPECT_EQ(staged_forward_x_floats(b7, 64), kForward64XFloats);
+  EXPECT_EQ(make_geometry(b7, kForward64XFloats, kChunk, kForwardRun, true).sub_channels, 16);
+  // At stride 1 (b1) all 32 channels fit either way: the smaller buffers leave more L1 cache.
+  const ConvShape b1 = conv_shape(parse_problem("n=32,c_in=32,c_out=16,h=112,w=112,k=3,padding=1"));
+  EXPECT_EQ(staged_forward_x_floats(b1, 64), kForwardXFloats);
+  EXPECT_EQ(staged_forward_x_floats(b1, 128), kForwardXFloats);
+  EXPECT_EQ(staged_forward_x_floats(b1, 160), kForward160XFloats);
+}
+
 TEST(FusedGeometry, EightByEightImagesPairToo) {
   const Geometry g = forward_geometry("n=4,c_in=70,c_out=24,h=8,w=8,k=3,padding=1");
   EXPECT_EQ(g.images, 2);
