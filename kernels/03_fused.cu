@@ -125,8 +125,8 @@ struct Plan {
   int forward_grid = 1, backward_grid = 1;
   int forward_splits = 1;      // fused_forward_kernel's splits of C_in (its grid's y)
   float* partial_y = nullptr;  // their sums, when more than one
-  int forward_rows = 128;  // fused_forward_kernel's GEMM tile rows (staged_forward_rows)
-  int forward_x_floats = 0;  // and its x buffers' floats (staged_forward_x_floats)
+  int forward_rows = 128;      // fused_forward_kernel's GEMM tile rows (staged_forward_rows)
+  int forward_x_floats = 0;    // and its x buffers' floats (staged_forward_x_floats)
   BackwardWindows backward_windows = BackwardWindows::copied;
   bool wide_forward = false;  // fused_forward_wide_kernel takes the forward
   WideArgs wide_args{};
@@ -513,7 +513,8 @@ class Fused final : public Kernel {
     }
     if (!q.wide_forward && !q.tma_forward) {
       int blocks_per_sm = 1;
-      by_forward_tile(q.forward_rows, q.forward_x_floats, p.conv.kh, p.conv.kw, [&](auto launch) { blocks_per_sm = launch.blocks_per_sm(); });
+      by_forward_tile(q.forward_rows, q.forward_x_floats, p.conv.kh, p.conv.kw,
+                      [&](auto launch) { blocks_per_sm = launch.blocks_per_sm(); });
       q.forward_splits =
           forward_k_splits(pixel_tiles * m_tiles, ceil_div(p.c_in, kChunk), int64_t(sms) * blocks_per_sm);
       if (q.forward_splits > 1) q.partial_y = ws.allocate_array<float>(size_t(p.y_elems()) * q.forward_splits);
@@ -540,7 +541,8 @@ class Fused final : public Kernel {
     else if (q.tma_forward)
       dispatch_kernel_size<LaunchTmaForward>(p.conv.kh, p.conv.kw, q, d, st);
     else
-      by_forward_tile(q.forward_rows, q.forward_x_floats, p.conv.kh, p.conv.kw, [&](auto launch) { launch.run(q, d, st); });
+      by_forward_tile(q.forward_rows, q.forward_x_floats, p.conv.kh, p.conv.kw,
+                      [&](auto launch) { launch.run(q, d, st); });
   }
 
   void backward(const Problem& p, const DeviceTensors& d, Workspace& ws, cudaStream_t st) const override {

@@ -21,7 +21,7 @@ constexpr size_t forward_smem_bytes() {
 // registers next to the GEMM's accumulators, and for the 160-row tile, whose 80 accumulators
 // spill under two blocks' 128 registers a thread.
 template <class T, int KH, int KW>
-constexpr int kForwardBlocksPerSM = KH * KW > 0 && T::BM <= 128 ? 2 : 1;
+constexpr int kForwardBlocksPerSM = KH* KW > 0 && T::BM <= 128 ? 2 : 1;
 
 // Where tiles are fewer than the blocks the device holds at once (small images: a 7 x 7
 // MobileNet layer has one tile an image), the chunks of C_in are split gridDim.y ways, a row
@@ -92,8 +92,8 @@ __global__ __launch_bounds__(kThreads, kForwardBlocksPerSM<T, KH, KW>) void fuse
   };
   // Issues the copies of one stage: its x window and, at a chunk's first stage, the W slice.
   auto copy = [&](int64_t stage, const Where& w) {
-    copy_x_window(Xs + (stage & 1) * XFloats, x, s, g, w.img,
-                  int64_t(w.chunk) * kChunk + w.sub * g.sub_channels, g.sub_channels, w.oh0, w.ow0, tid);
+    copy_x_window(Xs + (stage & 1) * XFloats, x, s, g, w.img, int64_t(w.chunk) * kChunk + w.sub * g.sub_channels,
+                  g.sub_channels, w.oh0, w.ow0, tid);
     if (w.sub == 0 && !resident_w) copy_w(w_buffer(stage, w.chunk), w.m0, w.chunk);
     gemm::copy_async_commit();
   };
