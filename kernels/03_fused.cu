@@ -197,9 +197,9 @@ struct Forward128 : LaunchFusedForward<Tile128, kForwardXFloats, KH, KW> {};
 template <int KH, int KW>
 struct Forward64 : LaunchFusedForward<Tile64, kForwardXFloats, KH, KW> {};
 template <int KH, int KW>
-struct Forward64WideX : LaunchFusedForward<Tile64, fused::kForward64XFloats, KH, KW> {};
+struct Forward64WideX : LaunchFusedForward<Tile64, kForward64XFloats, KH, KW> {};
 template <int KH, int KW>
-struct Forward160 : LaunchFusedForward<Tile160, fused::kForward160XFloats, KH, KW> {};
+struct Forward160 : LaunchFusedForward<Tile160, kForward160XFloats, KH, KW> {};
 
 template <int KH, int KW>
 struct LaunchTmaForward {
@@ -442,7 +442,7 @@ void by_kernel_size(int kh, int kw, Fn&& fn) {
 // `x_floats` (staged_forward_rows, staged_forward_x_floats).
 template <class Fn>
 void by_forward_tile(int rows, int x_floats, int kh, int kw, Fn&& fn) {
-  if (rows == 64 && x_floats == fused::kForward64XFloats) return by_kernel_size<Forward64WideX>(kh, kw, fn);
+  if (rows == 64 && x_floats == kForward64XFloats) return by_kernel_size<Forward64WideX>(kh, kw, fn);
   if (rows == 64) return by_kernel_size<Forward64>(kh, kw, fn);
   if (rows == 160) return by_kernel_size<Forward160>(kh, kw, fn);
   by_kernel_size<Forward128>(kh, kw, fn);

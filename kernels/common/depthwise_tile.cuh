@@ -13,17 +13,17 @@
 namespace dsconv::depthwise {
 
 constexpr int kThreads = 256;
-constexpr int kThreadRows = 16;      // threads along the tile's rows
-constexpr int kGroupsPerRow = 16;    // threads along a row; thread tx owns columns tx + 16 q, q < 4
+constexpr int kThreadRows = 16;    // threads along the tile's rows
+constexpr int kGroupsPerRow = 16;  // threads along a row; thread tx owns columns tx + 16 q, q < 4
 constexpr int kColumnStride = kGroupsPerRow;
-constexpr int kRowsPerThread = 2;    // each thread makes rows ty and ty + kThreadRows
+constexpr int kRowsPerThread = 2;  // each thread makes rows ty and ty + kThreadRows
 constexpr int kMaxTileRows = kThreadRows * kRowsPerThread;
 constexpr int kMaxTileCols = 4 * kGroupsPerRow;
-constexpr int kPipelineStages = 3;   // windows a block holds: two in flight while one is computed
+constexpr int kPipelineStages = 3;  // windows a block holds: two in flight while one is computed
 // kPipelineStages windows within the 48 KB a block may take by default (less the weight
 // kernel's static reduction scratch).
 constexpr int kMaxWindowFloats = 4 * 1024 - 32;
-constexpr int kTilesPerBlock = 8;    // tiles a block walks; the first two windows are not hidden
+constexpr int kTilesPerBlock = 8;  // tiles a block walks; the first two windows are not hidden
 
 // Blocks per multiprocessor the kernels ask the compiler to fit (it caps registers to match):
 // four for the small kernel sizes, so that enough windows are in flight to cover memory
@@ -55,9 +55,12 @@ inline TileShape choose_tile(int k_h, int k_w, int s_h, int s_w, int d_h, int d_
     // + slack for the 16-byte-aligned start, rounded to whole float4 so rows stay aligned.
     t.src_cols = conflict_free_pitch(window(t.cols, k_w, s_w, d_w) + 8);
     if (int64_t(t.src_rows) * t.src_cols <= budget_floats) return t;
-    if (t.cols > 4) t.cols /= 2;
-    else if (t.rows > 1) t.rows /= 2;
-    else return TileShape{0, 0, 0, 0};
+    if (t.cols > 4)
+      t.cols /= 2;
+    else if (t.rows > 1)
+      t.rows /= 2;
+    else
+      return TileShape{0, 0, 0, 0};
   }
 }
 
@@ -68,9 +71,9 @@ inline TileShape choose_tile(int k_h, int k_w, int s_h, int s_w, int d_h, int d_
 // col0, so that every global read is one aligned 16-byte copy.
 // (One flat index over the window keeps every lane busy; a warp per row, which avoids the
 // division, left lanes idle on 64-column tiles and measured 9% slower.)
-__device__ inline int copy_window_async(const float* __restrict__ plane, int64_t plane_h, int64_t plane_w,
-                                        int64_t row0, int rows, int64_t col0, int cols, float* __restrict__ smem,
-                                        int pitch, bool vector) {
+__device__ inline int copy_window_async(const float* __restrict__ plane, int64_t plane_h, int64_t plane_w, int64_t row0,
+                                        int rows, int64_t col0, int cols, float* __restrict__ smem, int pitch,
+                                        bool vector) {
   if (vector) {
     const int64_t start = floor_div(col0, 4) * 4;
     const int offset = int(col0 - start);
@@ -98,8 +101,8 @@ __device__ inline int copy_window_async(const float* __restrict__ plane, int64_t
 // bytes moving to cover device-memory latency. `smem` holds kPipelineStages windows of
 // `window_floats`.
 template <class Issue, class Body>
-__device__ __forceinline__ void pipelined_tiles(int64_t first, int64_t last, float* smem, int window_floats, Issue&& issue,
-                                                Body&& body) {
+__device__ __forceinline__ void pipelined_tiles(int64_t first, int64_t last, float* smem, int window_floats,
+                                                Issue&& issue, Body&& body) {
   static_assert(kPipelineStages == 3, "the rotation below holds three windows");
   const int count = int(last - first);  // a block's tiles: at most kTilesPerBlock
   // Column offsets of the windows of tiles i, i + 1 and i + 2; every step commits one copy
@@ -130,7 +133,8 @@ __device__ inline void store_spaced(float* __restrict__ row, int64_t col, int64_
                                     const float (&v)[4]) {
 #pragma unroll
   for (int q = 0; q < 4; ++q)
-    if (tile_col + q * kColumnStride < tile_cols && col + q * kColumnStride < width) row[col + q * kColumnStride] = v[q];
+    if (tile_col + q * kColumnStride < tile_cols && col + q * kColumnStride < width)
+      row[col + q * kColumnStride] = v[q];
 }
 
 }  // namespace dsconv::depthwise

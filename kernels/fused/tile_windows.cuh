@@ -18,6 +18,8 @@ constexpr int kThreads = gemm::kThreads;
 using fused::Geometry;
 using fused::kBackwardRun;
 using fused::kChunk;
+using fused::kForward160XFloats;
+using fused::kForward64XFloats;
 using fused::kForwardRun;
 using fused::kForwardXFloats;
 using fused::kPixels;
