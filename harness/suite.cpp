@@ -71,9 +71,13 @@ std::vector<SuiteEntry> verify_suite(bool include_large) {
       // slices it once waited on the wrong copy - invisible where each block had one tile.
       {"slices_many_tiles", make(5, 80, 136, 90, 100, k(3, 3, 1, 1, 1, 1), true), D::normal},
       // Fewer tiles than a device holds blocks, and many channels (MobileNet's 7 x 7 layers):
-      // `fused` splits C_in across blocks in its forward, the split sums added afterwards, and
-      // runs its backward's C_in slices side by side; stride 2 and a ragged last slice.
+      // `fused` splits C_in across blocks in its forward, the splits of a tile added in their
+      // cluster's shared memory on sm_90, and runs its backward's C_in slices side by side;
+      // stride 2 and a ragged last slice.
       {"small_image_many_channels", make(3, 200, 72, 14, 14, k(3, 3, 2, 2, 1, 1), true), D::normal},
+      // One tile and 10 splits, more than a cluster's 8 blocks: the splits' sums go through
+      // copies of y in device memory instead.
+      {"splits_beyond_a_cluster", make(1, 300, 40, 7, 7, k(3, 3, 1, 1, 1, 1), true), D::normal},
       {"image_pairs_odd_batch", make(5, 70, 40, 7, 7, k(3, 3, 1, 1, 1, 1), true), D::normal},
       {"image_pairs_k5_dilation", make(4, 70, 20, 6, 8, k(5, 5, 1, 1, 4, 4, 2, 2), false), D::wide},
       {"image_pairs_aligned_rows", make(4, 70, 24, 8, 8, k(3, 3, 1, 1, 1, 1), true), D::uniform},

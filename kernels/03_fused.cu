@@ -13,6 +13,9 @@
 // Where the tiles are fewer than the blocks the device holds at once (small images), the
 // chunks of C_in are split across rows of blocks, and a second kernel adds the splits' sums
 // in a fixed order (MobileNet's 14 x 14 layers, H100: 0.045-0.107 ms against 0.078-0.215).
+// On sm_90, where the clusters fit, a tile's splits are one cluster instead and add their
+// sums in shared memory (common/cluster_sum.cuh): H100, b7 0.038 -> 0.035 ms, b14 0.062 ->
+// 0.050.
 // MobileNet's layers (C_in > 64) take this kernel. H100, each change in the same process as
 // 083f59b's kernel: a thread's window copies placed once, not once an element, and
 // compile-time depthwise offsets at stride 1 and 2 (FixedSteps), 2% (b7) to 18% (b2) off
@@ -92,6 +95,7 @@
 #include <algorithm>
 #include <type_traits>
 
+#include "kernels/common/cluster_sum.cuh"
 #include "kernels/common/conv_shape.cuh"
 #include "kernels/common/depthwise_direct.cuh"
 #include "kernels/common/depthwise_kernels.cuh"
@@ -123,8 +127,9 @@ struct Plan {
   int64_t dx_tiles_h = 0, dx_tiles_w = 0;
   bool dx_direct = false;  // input planes small enough for depthwise_direct.cuh's dx kernel
   int forward_grid = 1, backward_grid = 1;
-  int forward_splits = 1;      // fused_forward_kernel's splits of C_in (its grid's y)
-  float* partial_y = nullptr;  // their sums, when more than one
+  int forward_splits = 1;        // fused_forward_kernel's splits of C_in (its grid's y)
+  bool forward_cluster = false;  // the splits of a tile are a cluster and add their sums there
+  float* partial_y = nullptr;    // else their sums, when more than one
   int forward_rows = 128;      // fused_forward_kernel's GEMM tile rows (staged_forward_rows)
   int forward_x_floats = 0;    // and its x buffers' floats (staged_forward_x_floats)
   BackwardWindows backward_windows = BackwardWindows::copied;
@@ -169,12 +174,40 @@ struct LaunchFusedForward {
       }
     return kernel<RunTimeSteps>;
   }
+  // A launch of `splits` rows of `tiles` blocks, the splits of a tile one cluster where
+  // `cluster` (the launch's attributes point into `attribute`).
+  static cudaLaunchConfig_t config(int64_t tiles, int splits, bool cluster, cudaLaunchAttribute& attribute,
+                                   cudaStream_t st) {
+    cudaLaunchConfig_t c{};
+    c.gridDim = dim3(unsigned(tiles), unsigned(splits));
+    c.blockDim = dim3(kThreads);
+    c.dynamicSmemBytes = forward_smem_bytes<T, XFloats>();
+    c.stream = st;
+    if (cluster) {
+      attribute.id = cudaLaunchAttributeClusterDimension;
+      attribute.val.clusterDim.x = 1;
+      attribute.val.clusterDim.y = unsigned(splits);
+      attribute.val.clusterDim.z = 1;
+      c.attrs = &attribute;
+      c.numAttrs = 1;
+    }
+    return c;
+  }
+  // Whether every cluster of `splits` blocks over `tiles` tiles is resident at once.
+  static bool clusters_fit(const ConvShape& s, const Geometry& g, int64_t tiles, int splits) {
+    cudaLaunchAttribute attribute{};
+    const cudaLaunchConfig_t c = config(tiles, splits, true, attribute, nullptr);
+    int clusters = 0;
+    DSCONV_CUDA_CHECK(cudaOccupancyMaxActiveClusters(&clusters, pick(s, g), &c));
+    return clusters >= tiles;
+  }
   static void run(const Plan& q, const DeviceTensors& d, cudaStream_t st) {
-    const dim3 grid(unsigned(q.forward_grid), unsigned(q.forward_splits));
-    pick(q.s, q.forward_geometry)<<<grid, kThreads, forward_smem_bytes<T, XFloats>(), st>>>(
-        q.s, q.forward_geometry, d.x, d.w_dw, d.b_dw, d.w_pw, d.b_pw, d.y, q.partial_y);
-    DSCONV_LAUNCH_CHECK();
-    if (q.forward_splits > 1) launch_sum_planes(q.partial_y, q.forward_splits, d.y, q.s.y_elems(), st);
+    cudaLaunchAttribute attribute{};
+    const cudaLaunchConfig_t c = config(q.forward_grid, q.forward_splits, q.forward_cluster, attribute, st);
+    DSCONV_CUDA_CHECK(cudaLaunchKernelEx(&c, pick(q.s, q.forward_geometry), q.s, q.forward_geometry, d.x, d.w_dw,
+                                         d.b_dw, d.w_pw, d.b_pw, d.y, q.partial_y));
+    if (q.forward_splits > 1 && !q.forward_cluster)
+      launch_sum_planes(q.partial_y, q.forward_splits, d.y, q.s.y_elems(), st);
   }
   static void prepare() {
     auto allow = [](auto f) {
@@ -448,6 +481,30 @@ void by_forward_tile(int rows, int x_floats, int kh, int kw, Fn&& fn) {
   by_kernel_size<Forward128>(kh, kw, fn);
 }
 
+// fused_forward_kernel's splits of C_in (Plan::forward_splits), and how they are added: on
+// sm_90 in clusters (of at most 8 blocks, the portable cluster size) where all the clusters
+// are resident at once; else through scratch copies of y. Fewer splits, to make the clusters
+// fit, lost more than the copies cost on three of four layers (H100: at 2 blocks a
+// multiprocessor 62 clusters of 4 fit, not 64, and 3 splits in clusters instead of 4 through
+// copies took MobileNet b8's forward from 0.042 to 0.045 ms, b12's from 0.078 to 0.084 and,
+// at one block, b17's from 0.104 to 0.110; b15's went from 0.069 to 0.062 with 6 instead of 8).
+void plan_forward_splits(Plan& q, int64_t output_tiles, int sms, Workspace& ws) {
+  constexpr int kMostClusterBlocks = 8;
+  by_forward_tile(q.forward_rows, q.forward_x_floats, q.s.kh, q.s.kw, [&](auto launch) {
+    q.forward_splits =
+        forward_k_splits(output_tiles, ceil_div(q.s.c_in, int64_t(kChunk)), int64_t(sms) * launch.blocks_per_sm());
+    const auto kernel = launch.pick(q.s, q.forward_geometry);
+    q.forward_cluster = q.forward_splits > 1 && q.forward_splits <= kMostClusterBlocks &&
+                        cluster_sum::cluster_launch_usable(reinterpret_cast<const void*>(kernel)) &&
+                        launch.clusters_fit(q.s, q.forward_geometry, output_tiles, q.forward_splits);
+  });
+  // Splits only where the output tiles are at most half the resident blocks, so at most the
+  // multiprocessors: the grid is one block a tile and split, and a cluster's blocks stage
+  // their sums over buffers that no next tile's copies fill.
+  if (q.forward_splits > 1 && !q.forward_cluster)
+    q.partial_y = ws.allocate_array<float>(size_t(q.s.y_elems()) * q.forward_splits);
+}
+
 class Fused final : public Kernel {
  public:
   std::string_view name() const override { return "fused"; }
@@ -511,16 +568,9 @@ class Fused final : public Kernel {
       q.wide_grid = std::min((q.wide_args.tiles + kWideConsumers - 1) / kWideConsumers, sms);
       by_wide_kernel_size(p.conv.kh, [](auto launch) { launch.prepare(); });
     }
-    if (!q.wide_forward && !q.tma_forward) {
-      int blocks_per_sm = 1;
-      by_forward_tile(q.forward_rows, q.forward_x_floats, p.conv.kh, p.conv.kw,
-                      [&](auto launch) { blocks_per_sm = launch.blocks_per_sm(); });
-      q.forward_splits =
-          forward_k_splits(pixel_tiles * m_tiles, ceil_div(p.c_in, kChunk), int64_t(sms) * blocks_per_sm);
-      if (q.forward_splits > 1) q.partial_y = ws.allocate_array<float>(size_t(p.y_elems()) * q.forward_splits);
-    }
     q.forward_grid = int(std::min<int64_t>(pixel_tiles * m_tiles, 2 * int64_t(sms)));
     by_forward_tile(q.forward_rows, q.forward_x_floats, p.conv.kh, p.conv.kw, [](auto launch) { launch.prepare(); });
+    if (!q.wide_forward && !q.tma_forward) plan_forward_splits(q, pixel_tiles * m_tiles, sms, ws);
     by_kernel_size<LaunchFusedBackward>(p.conv.kh, p.conv.kw, [](auto launch) { launch.prepare(); });
 
     const size_t blocks = size_t(q.backward_grid);

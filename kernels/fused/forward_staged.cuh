@@ -2,6 +2,7 @@
 // C_in at a time, and the FFMA GEMM engine (fused_forward_kernel).
 #pragma once
 
+#include "kernels/common/cluster_sum.cuh"
 #include "kernels/common/ffma_gemm.cuh"
 #include "kernels/common/fresh_index.cuh"
 #include "kernels/fused/tile_windows.cuh"
@@ -25,13 +26,17 @@ constexpr int kForwardBlocksPerSM = KH* KW > 0 && T::BM <= 128 ? 2 : 1;
 
 // Where tiles are fewer than the blocks the device holds at once (small images: a 7 x 7
 // MobileNet layer has one tile an image), the chunks of C_in are split gridDim.y ways, a row
-// of blocks a split, and the splits' sums go to `partial_y` (one copy of y a split, the bias
-// in split 0's) for sum_planes to add in split order: deterministic, no atomics.
+// of blocks a split, one tile a block. On sm_90 the splits of a tile are one cluster, and add
+// their sums in shared memory (common/cluster_sum.cuh); else they go to `partial_y` (one copy
+// of y a split, the bias in split 0's) for sum_planes to add in split order. Either way
+// deterministic, with no atomics.
 template <class T, int XFloats, int KH, int KW, class Steps>
 __global__ __launch_bounds__(kThreads, kForwardBlocksPerSM<T, KH, KW>) void fused_forward_kernel(
     ConvShape s, Geometry g, const float* __restrict__ x, const float* __restrict__ w_dw,
     const float* __restrict__ b_dw, const float* __restrict__ w_pw, const float* __restrict__ b_pw,
     float* __restrict__ y, float* __restrict__ partial_y) {
+  static_assert(2 * kChunk * T::BM + kChunk * kPixels + 2 * XFloats >= T::BM * T::BN,
+                "a split tile's sums are staged over the buffers");
   extern __shared__ __align__(16) float smem[];
   float* As = smem;                     // [2][kChunk][BM]: W_pw^T slices
   float* Bs = As + 2 * kChunk * T::BM;  // [kChunk][kPixels]: t slice
@@ -138,7 +143,8 @@ __global__ __launch_bounds__(kThreads, kForwardBlocksPerSM<T, KH, KW>) void fuse
 
     if (w.sub == subs - 1) {
       gemm::multiply_chunk<T, true, false, kChunk, kForwardUnroll>(w_buffer(stage, w.chunk), Bs, acc, tid);
-      if (w.in_tile == stages_per_tile - 1) {  // the split's last chunk
+      // The split's last chunk; a cluster's splits add their sums after the loop.
+      if (w.in_tile == stages_per_tile - 1 && cluster_sum::cluster_blocks() == 1) {
         const int split = fresh::block_y();
         float* const out = fresh::grid_y() > 1 ? partial_y + split * s.y_elems() : y;  // the split's copy of y
 #pragma unroll
@@ -174,6 +180,23 @@ __global__ __launch_bounds__(kThreads, kForwardBlocksPerSM<T, KH, KW>) void fuse
     }
   }
   gemm::copy_async_wait<0>();
+  if (cluster_sum::cluster_blocks() > 1) {
+    // The splits of C_in are one cluster's blocks, one tile a block (host-planned), whose sums
+    // are the accumulators now; they add them in shared memory, each block a share of the
+    // tile's outputs. The loop's last barrier has every warp done with As and Bs, which the
+    // staged sums overwrite.
+    const Where tile = locate(blockIdx.x);
+    cluster_sum::stage<T>(acc, smem, tid);
+    cluster_sum::sum<T>(
+        smem, int(min64(T::BM, s.c_out - tile.m0)), kThreads, tid,
+        [&](int r, int p) -> float* {
+          const int col = p & (g.tw - 1), image = g.image_of_column(col);
+          const int64_t img = tile.img + image, oh = tile.oh0 + (p >> g.tw_shift), ow = tile.ow0 + col - 8 * image;
+          if (img >= s.n || oh >= s.ho || ow >= s.wo) return nullptr;
+          return y + ((img * s.c_out + tile.m0 + r) * s.ho + oh) * s.wo + ow;
+        },
+        [&](int r) { return b_pw ? __ldg(b_pw + tile.m0 + r) : 0.0f; });
+  }
 }
 
 }  // namespace
