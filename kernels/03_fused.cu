@@ -552,8 +552,14 @@ class Fused final : public Kernel {
     DSCONV_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
     const int64_t pixel_tiles = q.forward_geometry.pixel_tiles(p.n);
     const int64_t m_tiles = ceil_div(p.c_out, int64_t(q.forward_rows));
-    q.backward_grid =
-        int(std::min<int64_t>(p.n * q.backward_geometry.tiles_h * q.backward_geometry.tiles_w, int64_t(sms)));
+    // One wave: the rows of blocks (one a C_in slice) share the multiprocessors, each row's
+    // blocks walking its tiles, so that a block's next tile is copied while it computes this
+    // one and fewer blocks write partial sums. Before, each row had a block a tile (up to one
+    // a multiprocessor) and the rows ran in waves: H100, MobileNet's 14 x 14 and 7 x 7 layers'
+    // backward 17-36% faster (b17 0.611 -> 0.389 ms), C_in 256 -> 512 on 256 x 256 images 5%.
+    const int64_t ci_slices = ceil_div(p.c_in, int64_t(kCiSlice));
+    q.backward_grid = int(std::min<int64_t>(p.n * q.backward_geometry.tiles_h * q.backward_geometry.tiles_w,
+                                            std::max<int64_t>(1, sms / ci_slices)));
     q.tma_geometry = make_tma_geometry(q.s);
     q.wide_forward = wide_forward_usable(q.s);
     q.tma_forward = !q.wide_forward && tma_forward_usable(q.s, q.tma_geometry);
