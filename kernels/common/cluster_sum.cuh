@@ -18,9 +18,10 @@
 namespace dsconv::cluster_sum {
 
 // Where element (r, c) of a T::BM x T::BN tile sits in its staged copy: row-major, with each
-// row's float4 groups permuted by (r / 4) % 8. A register block's float4 store puts the 8 lanes
-// that share its column group on rows 4 apart (every gemm::Tile has 8 lanes along m): without
-// the permutation all 8 would hit one group of 4 banks (8 ways), with it each its own.
+// row's float4 groups permuted by (r / 4) % 8. A register block's float4 store puts the lanes
+// that share its column group on rows 4 apart (8 of them in each of fused_forward_kernel's
+// tiles): without the permutation all 8 would hit one group of 4 banks, with it each its own.
+// Any permutation within a row is correct; this one only spares the bank conflicts.
 template <class T>
 __device__ __forceinline__ int slot(int r, int c) {
   static_assert(T::BN % 32 == 0, "a row is whole groups of 8 float4");
