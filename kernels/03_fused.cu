@@ -193,12 +193,16 @@ struct LaunchFusedForward {
     }
     return c;
   }
-  // Whether every cluster of `splits` blocks over `tiles` tiles is resident at once.
+  // Whether every cluster of `splits` blocks over `tiles` tiles is resident at once. A device
+  // that cannot say (the query fails) gets no clusters: the copies' path serves it.
   static bool clusters_fit(const ConvShape& s, const Geometry& g, int64_t tiles, int splits) {
     cudaLaunchAttribute attribute{};
     const cudaLaunchConfig_t c = config(tiles, splits, true, attribute, nullptr);
     int clusters = 0;
-    DSCONV_CUDA_CHECK(cudaOccupancyMaxActiveClusters(&clusters, pick(s, g), &c));
+    if (cudaOccupancyMaxActiveClusters(&clusters, pick(s, g), &c) != cudaSuccess) {
+      (void)cudaGetLastError();  // the failed query's error, not a later launch's
+      return false;
+    }
     return clusters >= tiles;
   }
   static void run(const Plan& q, const DeviceTensors& d, cudaStream_t st) {
