@@ -75,9 +75,12 @@ std::vector<SuiteEntry> verify_suite(bool include_large) {
       // cluster's shared memory on sm_90, and runs its backward's C_in slices side by side;
       // stride 2 and a ragged last slice.
       {"small_image_many_channels", make(3, 200, 72, 14, 14, k(3, 3, 2, 2, 1, 1), true), D::normal},
-      // One tile and 10 splits, more than a cluster's 8 blocks: the splits' sums go through
-      // copies of y in device memory instead.
-      {"splits_beyond_a_cluster", make(1, 300, 40, 7, 7, k(3, 3, 1, 1, 1, 1), true), D::normal},
+      // One tile and 10 splits, more than a cluster's 8 blocks: on sm_90 two clusters of 5
+      // (`fused`'s 160-row tile, one block a multiprocessor), whose sums go through two copies
+      // of y in device memory; and 11 splits, which no cluster size divides: each split's sums
+      // through its own copy.
+      {"splits_in_two_clusters", make(1, 300, 150, 7, 7, k(3, 3, 1, 1, 1, 1), true), D::normal},
+      {"splits_beyond_a_cluster", make(1, 352, 40, 7, 7, k(3, 3, 1, 1, 1, 1), true), D::normal},
       {"image_pairs_odd_batch", make(5, 70, 40, 7, 7, k(3, 3, 1, 1, 1, 1), true), D::normal},
       {"image_pairs_k5_dilation", make(4, 70, 20, 6, 8, k(5, 5, 1, 1, 4, 4, 2, 2), false), D::wide},
       {"image_pairs_aligned_rows", make(4, 70, 24, 8, 8, k(3, 3, 1, 1, 1, 1), true), D::uniform},

@@ -128,8 +128,10 @@ struct Plan {
   bool dx_direct = false;  // input planes small enough for depthwise_direct.cuh's dx kernel
   int forward_grid = 1, backward_grid = 1;
   int forward_splits = 1;        // fused_forward_kernel's splits of C_in (its grid's y)
-  bool forward_cluster = false;  // the splits of a tile are a cluster and add their sums there
-  float* partial_y = nullptr;    // else their sums, when more than one
+  int forward_cluster_blocks = 1;  // the splits of a tile in clusters of this many, adding their sums there
+  float* partial_y = nullptr;      // the copies of y of a tile's clusters (or splits), when more than one
+  // The copies of y that sum_planes adds: one a cluster of splits.
+  int forward_planes() const { return forward_splits / forward_cluster_blocks; }
   int forward_rows = 128;      // fused_forward_kernel's GEMM tile rows (staged_forward_rows)
   int forward_x_floats = 0;    // and its x buffers' floats (staged_forward_x_floats)
   BackwardWindows backward_windows = BackwardWindows::copied;
@@ -174,44 +176,44 @@ struct LaunchFusedForward {
       }
     return kernel<RunTimeSteps>;
   }
-  // A launch of `splits` rows of `tiles` blocks, the splits of a tile one cluster where
-  // `cluster` (the launch's attributes point into `attribute`).
-  static cudaLaunchConfig_t config(int64_t tiles, int splits, bool cluster, cudaLaunchAttribute& attribute,
+  // A launch of `splits` rows of `tiles` blocks, a tile's splits in clusters of
+  // `cluster_blocks` (the launch's attributes point into `attribute`).
+  static cudaLaunchConfig_t config(int64_t tiles, int splits, int cluster_blocks, cudaLaunchAttribute& attribute,
                                    cudaStream_t st) {
     cudaLaunchConfig_t c{};
     c.gridDim = dim3(unsigned(tiles), unsigned(splits));
     c.blockDim = dim3(kThreads);
     c.dynamicSmemBytes = forward_smem_bytes<T, XFloats>();
     c.stream = st;
-    if (cluster) {
+    if (cluster_blocks > 1) {
       attribute.id = cudaLaunchAttributeClusterDimension;
       attribute.val.clusterDim.x = 1;
-      attribute.val.clusterDim.y = unsigned(splits);
+      attribute.val.clusterDim.y = unsigned(cluster_blocks);
       attribute.val.clusterDim.z = 1;
       c.attrs = &attribute;
       c.numAttrs = 1;
     }
     return c;
   }
-  // Whether every cluster of `splits` blocks over `tiles` tiles is resident at once. A device
-  // that cannot say (the query fails) gets no clusters: the copies' path serves it.
-  static bool clusters_fit(const ConvShape& s, const Geometry& g, int64_t tiles, int splits) {
+  // Whether all the clusters of `cluster_blocks` over `tiles` tiles of `splits` splits are
+  // resident at once. A device that cannot say (the query fails) gets no clusters: the
+  // copies' path serves it.
+  static bool clusters_fit(const ConvShape& s, const Geometry& g, int64_t tiles, int splits, int cluster_blocks) {
     cudaLaunchAttribute attribute{};
-    const cudaLaunchConfig_t c = config(tiles, splits, true, attribute, nullptr);
+    const cudaLaunchConfig_t c = config(tiles, splits, cluster_blocks, attribute, nullptr);
     int clusters = 0;
     if (cudaOccupancyMaxActiveClusters(&clusters, pick(s, g), &c) != cudaSuccess) {
       (void)cudaGetLastError();  // the failed query's error, not a later launch's
       return false;
     }
-    return clusters >= tiles;
+    return clusters >= tiles * (splits / cluster_blocks);
   }
   static void run(const Plan& q, const DeviceTensors& d, cudaStream_t st) {
     cudaLaunchAttribute attribute{};
-    const cudaLaunchConfig_t c = config(q.forward_grid, q.forward_splits, q.forward_cluster, attribute, st);
+    const cudaLaunchConfig_t c = config(q.forward_grid, q.forward_splits, q.forward_cluster_blocks, attribute, st);
     DSCONV_CUDA_CHECK(cudaLaunchKernelEx(&c, pick(q.s, q.forward_geometry), q.s, q.forward_geometry, d.x, d.w_dw,
                                          d.b_dw, d.w_pw, d.b_pw, d.y, q.partial_y));
-    if (q.forward_splits > 1 && !q.forward_cluster)
-      launch_sum_planes(q.partial_y, q.forward_splits, d.y, q.s.y_elems(), st);
+    if (q.forward_planes() > 1) launch_sum_planes(q.partial_y, q.forward_planes(), d.y, q.s.y_elems(), st);
   }
   static void prepare() {
     auto allow = [](auto f) {
@@ -486,27 +488,36 @@ void by_forward_tile(int rows, int x_floats, int kh, int kw, Fn&& fn) {
 }
 
 // fused_forward_kernel's splits of C_in (Plan::forward_splits), and how they are added: on
-// sm_90 in clusters (of at most 8 blocks, the portable cluster size) where all the clusters
-// are resident at once; else through scratch copies of y. Fewer splits, to make the clusters
-// fit, lost more than the copies cost on three of four layers (H100: at 2 blocks a
-// multiprocessor 62 clusters of 4 fit, not 64, and 3 splits in clusters instead of 4 through
-// copies took MobileNet b8's forward from 0.042 to 0.045 ms, b12's from 0.078 to 0.084 and,
-// at one block, b17's from 0.104 to 0.110; b15's went from 0.069 to 0.062 with 6 instead of 8).
+// sm_90 in clusters, as large as divide the splits, fit the portable cluster size (8) and are
+// all resident at once; a tile's clusters, or its splits without them, through copies of y.
+// Fewer splits, to make whole-tile clusters fit, lost more than the copies cost on three of
+// four layers (H100: at 2 blocks a multiprocessor 62 clusters of 4 fit, not 64, and 3 splits
+// in clusters instead of 4 through copies took MobileNet b8's forward from 0.042 to 0.045 ms,
+// b12's from 0.078 to 0.084 and, at one block, b17's from 0.104 to 0.110; b15's went from 0.069
+// to 0.062 with 6 instead of 8).
 void plan_forward_splits(Plan& q, int64_t output_tiles, int sms, Workspace& ws) {
   constexpr int kMostClusterBlocks = 8;
   by_forward_tile(q.forward_rows, q.forward_x_floats, q.s.kh, q.s.kw, [&](auto launch) {
     q.forward_splits =
         forward_k_splits(output_tiles, ceil_div(q.s.c_in, int64_t(kChunk)), int64_t(sms) * launch.blocks_per_sm());
+    q.forward_cluster_blocks = 1;
     const auto kernel = launch.pick(q.s, q.forward_geometry);
-    q.forward_cluster = q.forward_splits > 1 && q.forward_splits <= kMostClusterBlocks &&
-                        cluster_sum::cluster_launch_usable(reinterpret_cast<const void*>(kernel)) &&
-                        launch.clusters_fit(q.s, q.forward_geometry, output_tiles, q.forward_splits);
+    if (q.forward_splits == 1 || !cluster_sum::cluster_launch_usable(reinterpret_cast<const void*>(kernel))) return;
+    // A tile's splits in several clusters, through fewer copies, only at one block a
+    // multiprocessor (H100, same process, clusters of 2: b15 0.069 -> 0.061 ms, b17 0.104 ->
+    // 0.098; at two blocks b8 0.042 -> 0.043 and b12 0.078 -> 0.080).
+    const bool several_clusters_a_tile = launch.blocks_per_sm() == 1;
+    for (int blocks = std::min(q.forward_splits, kMostClusterBlocks); blocks >= 2; --blocks)
+      if (q.forward_splits % blocks == 0 && (blocks == q.forward_splits || several_clusters_a_tile) &&
+          launch.clusters_fit(q.s, q.forward_geometry, output_tiles, q.forward_splits, blocks)) {
+        q.forward_cluster_blocks = blocks;
+        return;
+      }
   });
   // Splits only where the output tiles are at most half the resident blocks, so at most the
   // multiprocessors: the grid is one block a tile and split, and a cluster's blocks stage
   // their sums over buffers that no next tile's copies fill.
-  if (q.forward_splits > 1 && !q.forward_cluster)
-    q.partial_y = ws.allocate_array<float>(size_t(q.s.y_elems()) * q.forward_splits);
+  if (q.forward_planes() > 1) q.partial_y = ws.allocate_array<float>(size_t(q.s.y_elems()) * q.forward_planes());
 }
 
 class Fused final : public Kernel {

@@ -26,10 +26,11 @@ constexpr int kForwardBlocksPerSM = KH* KW > 0 && T::BM <= 128 ? 2 : 1;
 
 // Where tiles are fewer than the blocks the device holds at once (small images: a 7 x 7
 // MobileNet layer has one tile an image), the chunks of C_in are split gridDim.y ways, a row
-// of blocks a split, one tile a block. On sm_90 the splits of a tile are one cluster, and add
-// their sums in shared memory (common/cluster_sum.cuh); else they go to `partial_y` (one copy
-// of y a split, the bias in split 0's) for sum_planes to add in split order. Either way
-// deterministic, with no atomics.
+// of blocks a split, one tile a block. On sm_90 the splits of a tile are one cluster, or
+// several of equal size, and add their sums in shared memory (common/cluster_sum.cuh), into
+// y or, with several clusters, into one copy of y a cluster in `partial_y`; without clusters
+// each split's sums go there. sum_planes adds the copies in order. Either way deterministic,
+// with no atomics.
 template <class T, int XFloats, int KH, int KW, class Steps>
 __global__ __launch_bounds__(kThreads, kForwardBlocksPerSM<T, KH, KW>) void fused_forward_kernel(
     ConvShape s, Geometry g, const float* __restrict__ x, const float* __restrict__ w_dw,
@@ -181,11 +182,15 @@ __global__ __launch_bounds__(kThreads, kForwardBlocksPerSM<T, KH, KW>) void fuse
   }
   gemm::copy_async_wait<0>();
   if (cluster_sum::cluster_blocks() > 1) {
-    // The splits of C_in are one cluster's blocks, one tile a block (host-planned), whose sums
-    // are the accumulators now; they add them in shared memory, each block a share of the
-    // tile's outputs. The loop's last barrier has every warp done with As and Bs, which the
-    // staged sums overwrite.
+    // A tile's splits of C_in, or each run of cluster_blocks() of them, are one cluster's
+    // blocks, one tile a block (host-planned), whose sums are the accumulators now; they add
+    // them in shared memory, each block a share of the tile's outputs, into y - or, where the
+    // tile has several clusters, into their cluster's copy of y (the bias in the first's), for
+    // sum_planes. The loop's last barrier has every warp done with As and Bs, which the staged
+    // sums overwrite.
     const Where tile = locate(blockIdx.x);
+    const int cluster = fresh::block_y() / cluster_sum::cluster_blocks();
+    float* const out = fresh::grid_y() > cluster_sum::cluster_blocks() ? partial_y + cluster * s.y_elems() : y;
     cluster_sum::stage<T>(acc, smem, tid);
     cluster_sum::sum<T>(
         smem, int(min64(T::BM, s.c_out - tile.m0)), kThreads, tid,
@@ -193,9 +198,9 @@ __global__ __launch_bounds__(kThreads, kForwardBlocksPerSM<T, KH, KW>) void fuse
           const int col = p & (g.tw - 1), image = g.image_of_column(col);
           const int64_t img = tile.img + image, oh = tile.oh0 + (p >> g.tw_shift), ow = tile.ow0 + col - 8 * image;
           if (img >= s.n || oh >= s.ho || ow >= s.wo) return nullptr;
-          return y + ((img * s.c_out + tile.m0 + r) * s.ho + oh) * s.wo + ow;
+          return out + ((img * s.c_out + tile.m0 + r) * s.ho + oh) * s.wo + ow;
         },
-        [&](int r) { return b_pw ? __ldg(b_pw + tile.m0 + r) : 0.0f; });
+        [&](int r) { return b_pw && cluster == 0 ? __ldg(b_pw + tile.m0 + r) : 0.0f; });
   }
 }
 
