@@ -15,7 +15,8 @@
 // in a fixed order (MobileNet's 14 x 14 layers, H100: 0.045-0.107 ms against 0.078-0.215).
 // On sm_90, where the clusters fit, a tile's splits are one cluster instead and add their
 // sums in shared memory (common/cluster_sum.cuh): H100, b7 0.038 -> 0.035 ms, b14 0.062 ->
-// 0.050.
+// 0.050; or, at one block a multiprocessor, several clusters, each summing into a copy of y
+// (b15 0.069 -> 0.061, b17 0.104 -> 0.098).
 // MobileNet's layers (C_in > 64) take this kernel. H100, each change in the same process as
 // 083f59b's kernel: a thread's window copies placed once, not once an element, and
 // compile-time depthwise offsets at stride 1 and 2 (FixedSteps), 2% (b7) to 18% (b2) off
