@@ -151,15 +151,6 @@ struct Plan {
   float* partial_db_dw = nullptr;
 };
 
-// fused_forward_kernel's splits of C_in: as many as keep the split tiles within the blocks the
-// device holds at once (1 where the output tiles alone fill it), each of ceil(chunks / splits)
-// chunks but the last, and none empty.
-int forward_k_splits(int64_t output_tiles, int64_t chunks, int64_t resident_blocks) {
-  const int64_t most = std::max<int64_t>(1, std::min(chunks, resident_blocks / output_tiles));
-  const int64_t per_split = (chunks + most - 1) / most;
-  return int((chunks + per_split - 1) / per_split);
-}
-
 template <class T, int XFloats, int KH, int KW>
 struct LaunchFusedForward {
   template <class Steps>
@@ -497,27 +488,22 @@ void by_forward_tile(int rows, int x_floats, int kh, int kw, Fn&& fn) {
 // b12's from 0.078 to 0.084 and, at one block, b17's from 0.104 to 0.110; b15's went from 0.069
 // to 0.062 with 6 instead of 8).
 void plan_forward_splits(Plan& q, int64_t output_tiles, int sms, Workspace& ws) {
-  constexpr int kMostClusterBlocks = 8;
   by_forward_tile(q.forward_rows, q.forward_x_floats, q.s.kh, q.s.kw, [&](auto launch) {
-    q.forward_splits =
-        forward_k_splits(output_tiles, ceil_div(q.s.c_in, int64_t(kChunk)), int64_t(sms) * launch.blocks_per_sm());
+    q.forward_splits = fused::forward_k_splits(output_tiles, ceil_div(q.s.c_in, int64_t(kChunk)),
+                                               int64_t(sms) * launch.blocks_per_sm());
     q.forward_cluster_blocks = 1;
     const auto kernel = launch.pick(q.s, q.forward_geometry);
     if (q.forward_splits == 1 || !cluster_sum::cluster_launch_usable(reinterpret_cast<const void*>(kernel))) return;
     // A tile's splits in several clusters, through fewer copies, only at one block a
     // multiprocessor (H100, same process, clusters of 2: b15 0.069 -> 0.061 ms, b17 0.104 ->
     // 0.098; at two blocks b8 0.042 -> 0.043 and b12 0.078 -> 0.080).
-    const bool several_clusters_a_tile = launch.blocks_per_sm() == 1;
-    for (int blocks = std::min(q.forward_splits, kMostClusterBlocks); blocks >= 2; --blocks)
-      if (q.forward_splits % blocks == 0 && (blocks == q.forward_splits || several_clusters_a_tile) &&
-          launch.clusters_fit(q.s, q.forward_geometry, output_tiles, q.forward_splits, blocks)) {
-        q.forward_cluster_blocks = blocks;
-        return;
-      }
+    q.forward_cluster_blocks =
+        fused::split_cluster_blocks(q.forward_splits, launch.blocks_per_sm() == 1, [&](int blocks) {
+          return launch.clusters_fit(q.s, q.forward_geometry, output_tiles, q.forward_splits, blocks);
+        });
   });
-  // Splits only where the output tiles are at most half the resident blocks, so at most the
-  // multiprocessors: the grid is one block a tile and split, and a cluster's blocks stage
-  // their sums over buffers that no next tile's copies fill.
+  // One tile a block (forward_k_splits): a cluster's blocks stage their sums over buffers that
+  // no next tile's copies fill.
   if (q.forward_planes() > 1) q.partial_y = ws.allocate_array<float>(size_t(q.s.y_elems()) * q.forward_planes());
 }
 

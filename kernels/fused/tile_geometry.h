@@ -122,4 +122,30 @@ inline int staged_forward_x_floats(const ConvShape& s, int rows) {
   return kForwardXFloats;
 }
 
+// fused_forward_kernel's splits of C_in (gridDim.y) where the output tiles are fewer than the
+// blocks the device holds at once: as many as keep the split tiles within those blocks (1
+// where the output tiles alone fill it), each of ceil(chunks / splits) chunks but the last,
+// and none empty. Splits only where the output tiles are at most half the resident blocks, so
+// at most the multiprocessors: the grid is then one block a tile and split.
+constexpr int forward_k_splits(int64_t output_tiles, int64_t chunks, int64_t resident_blocks) {
+  const int64_t fit = resident_blocks / output_tiles;
+  const int64_t most = fit < 1 ? 1 : fit < chunks ? fit : chunks;
+  const int64_t per_split = (chunks + most - 1) / most;
+  return int((chunks + per_split - 1) / per_split);
+}
+
+// The portable cluster size: the most blocks a cluster of a tile's splits has.
+constexpr int kMostClusterBlocks = 8;
+
+// The blocks of the clusters that a tile's `splits` splits are launched in (1: no clusters):
+// the most that divide the splits, at most kMostClusterBlocks, for which fits(blocks) says
+// all the clusters are resident at once. Fewer than `splits` - several clusters a tile, each
+// adding into its own copy of y - only where `several_a_tile`.
+template <class Fits>
+int split_cluster_blocks(int splits, bool several_a_tile, Fits&& fits) {
+  for (int blocks = splits < kMostClusterBlocks ? splits : kMostClusterBlocks; blocks >= 2; --blocks)
+    if (splits % blocks == 0 && (blocks == splits || several_a_tile) && fits(blocks)) return blocks;
+  return 1;
+}
+
 }  // namespace dsconv::fused

@@ -1,5 +1,6 @@
 // `fused`'s tile planning (kernels/fused/tile_geometry.h): the tile, the x window behind it,
-// and the tiles that hold two small images side by side.
+// the tiles that hold two small images side by side, and the forward's splits of C_in on
+// small images and the clusters they are launched in.
 #include <gtest/gtest.h>
 
 #include "harness/problem.h"
@@ -111,6 +112,39 @@ TEST(FusedGeometry, PairsFallBackToOneImageWhereTheirWindowsDoNotFit) {
   EXPECT_EQ(g.images, 1);
   EXPECT_EQ(g.win_cols, 24);
   EXPECT_EQ(g.sub_channels, 1);
+}
+
+// MobileNet's layers on an H100 (132 multiprocessors; two blocks each for the 64- and 128-row
+// tiles, one for the 160-row tile).
+TEST(FusedSplits, SmallImagesSplitCInUpToTheResidentBlocks) {
+  EXPECT_EQ(forward_k_splits(16, 18, 132), 6);    // b14: 16 pair tiles, 18 chunks, 3 a split
+  EXPECT_EQ(forward_k_splits(16, 30, 132), 8);    // b15: 4 chunks a split, the last 2
+  EXPECT_EQ(forward_k_splits(32, 30, 132), 4);    // b17: two row tiles of 160
+  EXPECT_EQ(forward_k_splits(64, 6, 264), 3);     // b7: 4 would leave a split empty-handed at 2 chunks each
+  EXPECT_EQ(forward_k_splits(64, 18, 264), 4);    // b12
+  EXPECT_EQ(forward_k_splits(256, 5, 264), 1);    // b4: the tiles fill the device
+  EXPECT_EQ(forward_k_splits(32768, 2, 264), 1);  // KernelBench
+  EXPECT_EQ(forward_k_splits(1, 11, 264), 11);    // one tile: a split a chunk
+}
+
+TEST(FusedSplits, ClustersTakeAllOfATilesSplitsWhereTheyFit) {
+  const auto all_fit = [](int) { return true; };
+  EXPECT_EQ(split_cluster_blocks(6, false, all_fit), 6);
+  EXPECT_EQ(split_cluster_blocks(8, true, all_fit), 8);
+  EXPECT_EQ(split_cluster_blocks(1, true, all_fit), 1);
+  // More splits than a cluster may have: the largest size that divides them, or none.
+  EXPECT_EQ(split_cluster_blocks(10, true, all_fit), 5);
+  EXPECT_EQ(split_cluster_blocks(10, false, all_fit), 1);
+  EXPECT_EQ(split_cluster_blocks(11, true, all_fit), 1);
+}
+
+TEST(FusedSplits, SeveralClustersATileOnlyWhereAllowed) {
+  // b15 at one block a multiprocessor: clusters of 8 and 4 do not all fit, of 2 they do.
+  const auto up_to_2 = [](int blocks) { return blocks <= 2; };
+  EXPECT_EQ(split_cluster_blocks(8, true, up_to_2), 2);
+  EXPECT_EQ(split_cluster_blocks(8, false, up_to_2), 1);  // two blocks a multiprocessor: the copies
+  const auto none_fit = [](int) { return false; };
+  EXPECT_EQ(split_cluster_blocks(4, true, none_fit), 1);
 }
 
 }  // namespace
