@@ -76,6 +76,15 @@ __global__ __launch_bounds__(kThreads, kForwardBlocksPerSM<T, KH, KW>) void fuse
     w.chunk = first_chunk();
     return w;
   };
+  // Where pixel p of tile w's 128 lies in y: its image (which may be past N in an odd batch's
+  // last pair), row and column (which may be past H_out or W_out in a ragged tile).
+  struct Pixel {
+    int64_t img, oh, ow;
+  };
+  auto pixel_of = [&](const Where& w, int p) {
+    const int col = p & (g.tw - 1), image = g.image_of_column(col);
+    return Pixel{w.img + image, w.oh0 + (p >> g.tw_shift), w.ow0 + col - 8 * image};
+  };
   auto advance = [&](Where& w) {
     if (++w.in_tile == stages_per_tile) w = locate(w.tile + gridDim.x);
     w.chunk = first_chunk() + (w.in_tile >> subs_shift);
@@ -155,8 +164,7 @@ __global__ __launch_bounds__(kThreads, kForwardBlocksPerSM<T, KH, KW>) void fuse
             const float bias = b_pw && split == 0 ? __ldg(b_pw + co) : 0.0f;  // split 0's
 #pragma unroll
             for (int gq = 0; gq < T::kGroupsN; ++gq) {
-              const int p = T::col_group(tid, gq), col = p & (g.tw - 1), image = g.image_of_column(col);
-              const int64_t img = w.img + image, oh = w.oh0 + (p >> g.tw_shift), ow = w.ow0 + col - 8 * image;
+              const auto [img, oh, ow] = pixel_of(w, T::col_group(tid, gq));
               if (oh < s.ho && img < s.n) {
                 const float v[4] = {acc[i][4 * gq] + bias, acc[i][4 * gq + 1] + bias, acc[i][4 * gq + 2] + bias,
                                     acc[i][4 * gq + 3] + bias};
@@ -195,8 +203,7 @@ __global__ __launch_bounds__(kThreads, kForwardBlocksPerSM<T, KH, KW>) void fuse
     cluster_sum::sum<T>(
         smem, int(min64(T::BM, s.c_out - tile.m0)), kThreads, tid,
         [&](int r, int p) -> float* {
-          const int col = p & (g.tw - 1), image = g.image_of_column(col);
-          const int64_t img = tile.img + image, oh = tile.oh0 + (p >> g.tw_shift), ow = tile.ow0 + col - 8 * image;
+          const auto [img, oh, ow] = pixel_of(tile, p);
           if (img >= s.n || oh >= s.ho || ow >= s.wo) return nullptr;
           return out + ((img * s.c_out + tile.m0 + r) * s.ho + oh) * s.wo + ow;
         },
