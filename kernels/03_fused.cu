@@ -493,7 +493,7 @@ void plan_forward_splits(Plan& q, int64_t output_tiles, int sms, Workspace& ws) 
                                                int64_t(sms) * launch.blocks_per_sm());
     q.forward_cluster_blocks = 1;
     const auto kernel = launch.pick(q.s, q.forward_geometry);
-    if (q.forward_splits == 1 || !cluster_sum::cluster_launch_usable(reinterpret_cast<const void*>(kernel))) return;
+    if (q.forward_splits == 1 || !tma::sm90_code_runs(reinterpret_cast<const void*>(kernel))) return;
     // A tile's splits in several clusters, through fewer copies, only at one block a
     // multiprocessor (H100, same process, clusters of 2: b15 0.069 -> 0.061 ms, b17 0.104 ->
     // 0.098; at two blocks b8 0.042 -> 0.043 and b12 0.078 -> 0.080).

@@ -59,12 +59,17 @@ CUtensorMap make_box_map(const float* base, std::initializer_list<uint64_t> dims
   return map;
 }
 
-bool kernel_usable(const void* kernel) {
-  if (!available()) return false;
+bool sm90_code_runs(const void* kernel) {
+  int device = 0, major = 0;
+  DSCONV_CUDA_CHECK(cudaGetDevice(&device));
+  DSCONV_CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device));
+  if (major < 9) return false;
   cudaFuncAttributes attributes{};
   DSCONV_CUDA_CHECK(cudaFuncGetAttributes(&attributes, kernel));
   return attributes.ptxVersion >= 90;
 }
+
+bool kernel_usable(const void* kernel) { return available() && sm90_code_runs(kernel); }
 
 bool available() {
   int device = 0, major = 0;

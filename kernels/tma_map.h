@@ -18,9 +18,13 @@ CUtensorMap make_box_map(const float* base, std::initializer_list<uint64_t> dims
 // newer and the driver exports cuTensorMapEncodeTiled.
 bool available();
 
-// Whether `kernel`, a TMA kernel, can run here: available(), and this binary holds sm_90 code
-// for it. A build for older GPUs only would JIT its compute_80 PTX, where such kernels are
-// empty (they trap).
+// Whether the current device has compute capability 9.0 or newer and runs this binary's sm_90
+// code of `kernel`. A build for older GPUs only would JIT its compute_80 PTX, where code that
+// needs sm_90 (TMA, clusters) is left out.
+bool sm90_code_runs(const void* kernel);
+
+// Whether `kernel`, a TMA kernel, can run here: available() and sm90_code_runs(kernel) (in
+// older GPUs' code such kernels are empty: they trap).
 bool kernel_usable(const void* kernel);
 
 }  // namespace dsconv::tma

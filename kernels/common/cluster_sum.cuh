@@ -11,9 +11,6 @@
 #pragma once
 
 #include <cooperative_groups.h>
-#include <cuda_runtime.h>
-
-#include "kernels/cuda_check.h"
 
 namespace dsconv::cluster_sum {
 
@@ -79,17 +76,6 @@ __device__ __forceinline__ int cluster_blocks() {
 #else
   return 1;
 #endif
-}
-
-// Whether `kernel` may be launched in clusters here: a device of compute capability 9.0 or
-// later, running sm_90 code of it (its code for older GPUs has no cluster path).
-inline bool cluster_launch_usable(const void* kernel) {
-  int device = 0, major = 0;
-  DSCONV_CUDA_CHECK(cudaGetDevice(&device));
-  DSCONV_CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device));
-  cudaFuncAttributes attributes{};
-  DSCONV_CUDA_CHECK(cudaFuncGetAttributes(&attributes, kernel));
-  return major >= 9 && attributes.binaryVersion >= 90;
 }
 
 }  // namespace dsconv::cluster_sum
