@@ -94,7 +94,7 @@ using NNTile128Deep = gemm::Tile<128, 128, 64, 8, 8, 2, 4>;
 // twice the accumulators, so each k step is 128 FFMA for 6 shared-memory loads (64 for 4 at
 // 8 x 8), and a tile's fixed costs - its barrier waits, tile walk and epilogue - are spread
 // over twice the FFMA.
-using NNTileWide = gemm::Tile<128, 256, 64, 16, 8, 2, 4>;
+using NNTileWide = gemm::Tile<128, 256, 64, 16, 8, 2, 4, true>;
 using gemm::WeightGradTile;
 
 // out_n[m][p] = sum_k A(m, k) B_n[k][p] + bias[m] for every image n. A is k-contiguous

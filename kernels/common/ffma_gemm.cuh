@@ -33,7 +33,15 @@ __device__ __forceinline__ int swizzle(int k, int col) { return col ^ (((k >> 2)
 // LN*4 columns apart. A quarter-warp then reads 8 different float4 of As (conflict-free) and
 // one of Bs (a broadcast), and the warp's shared-memory traffic per k is small next to its
 // TM*TN fused multiply-adds.
-template <int BM_, int BN_, int BK_, int TM_, int TN_, int WM_, int WN_>
+//
+// kLanesAlongN puts LN varying fastest instead. Where LM = 4 and LN = 8 (16 x 8 or 8 x 8 blocks
+// in 64-column warp tiles), a quarter-warp is then 8 consecutive column groups of one row group
+// rather than 4 row groups of 2: its float4 reads are 128 contiguous bytes of Bs and one
+// broadcast of As (against 32 and 64 bytes), and each float4 store of a row of its register
+// block, to a shared tile or to device memory, is one whole 128-byte line. H100, same process,
+// against LM first: `fused` forward 2-5% faster, `fused` backward (whose dt goes out through a
+// shared tile) 2-3%, `tiled` forward about 2% (docs/performance-notes.md).
+template <int BM_, int BN_, int BK_, int TM_, int TN_, int WM_, int WN_, bool kLanesAlongN = false>
 struct Tile {
   static constexpr int BM = BM_, BN = BN_, BK = BK_, TM = TM_, TN = TN_, WM = WM_, WN = WN_;
   static constexpr int kWarpM = BM / WM, kWarpN = BN / WN;  // warp tile
@@ -46,8 +54,8 @@ struct Tile {
 
   __device__ static int warp_m(int tid) { return (tid / 32) % WM; }
   __device__ static int warp_n(int tid) { return (tid / 32) / WM; }
-  __device__ static int lane_m(int tid) { return (tid % 32) % LM; }
-  __device__ static int lane_n(int tid) { return (tid % 32) / LM; }
+  __device__ static int lane_m(int tid) { return kLanesAlongN ? (tid % 32) / LN : (tid % 32) % LM; }
+  __device__ static int lane_n(int tid) { return kLanesAlongN ? (tid % 32) % LN : (tid % 32) / LM; }
   // First row (column) of this thread's group g, within the tile.
   __device__ static int row_group(int tid, int g) { return warp_m(tid) * kWarpM + g * LM * 4 + lane_m(tid) * 4; }
   __device__ static int col_group(int tid, int g) { return warp_n(tid) * kWarpN + g * LN * 4 + lane_n(tid) * 4; }

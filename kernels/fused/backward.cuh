@@ -20,7 +20,7 @@ using DtTile = gemm::Tile<kCiSlice, kPixels, 32, 4, 8, 2, 4>;  // dt[ci][px] = W
 // half 0 makes dt (8 x 8 register blocks) and the db_pw row sums, while half 1 makes t and
 // dW_pw (the whole tile's pixels). Neither needs the other's result until the dW_dw pass.
 constexpr int kHalfThreads = kThreads / 2;
-using SplitDtTile = gemm::Tile<kCiSlice, kPixels, 32, 8, 8, 2, 2>;
+using SplitDtTile = gemm::Tile<kCiSlice, kPixels, 32, 8, 8, 2, 2, true>;
 // dW[co][ci] += dy t^T reads the dy and t tiles along the pixels, 4 at a time, as the
 // weight-gradient GEMM reads its rows (common/weight_grad_tile.cuh): one copy of dy serves
 // both GEMMs, and t is stored as computed. Their rows are padded to kRowPitch floats, 1 float4

@@ -55,7 +55,7 @@ static_assert(kWideGroupThreads * (kWideProducerRegisters + kWideConsumers * kWi
               "the warp groups' registers must fit what the block was launched with");
 constexpr int kWideRows = 4, kWideCols = 32;  // a tile
 constexpr int kWideBlockRows = 4;             // depthwise: a producer thread's block is kWideBlockRows x 4
-using WideTile = gemm::Tile<128, kWideRows * kWideCols, kTmaK, 16, 8, 2, 2>;
+using WideTile = gemm::Tile<128, kWideRows * kWideCols, kTmaK, 16, 8, 2, 2, true>;
 static_assert(WideTile::kWarps * 32 == kWideGroupThreads, "a consumer is one warp group");
 static_assert(kWideBlockRows == kWideRows, "one depthwise block a tile column");
 
