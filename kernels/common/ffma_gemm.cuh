@@ -39,8 +39,8 @@ __device__ __forceinline__ int swizzle(int k, int col) { return col ^ (((k >> 2)
 // rather than 4 row groups of 2: its float4 reads are 128 contiguous bytes of Bs and one
 // broadcast of As (against 32 and 64 bytes), and each float4 store of a row of its register
 // block, to a shared tile or to device memory, is one whole 128-byte line. H100, same process,
-// against LM first: `fused` forward 2-5% faster, `fused` backward (whose dt goes out through a
-// shared tile) 2-3%, `tiled` forward about 2% (docs/performance-notes.md).
+// against LM first: `fused` forward 1-6% faster (two calls), `fused` backward (whose dt goes
+// out through a shared tile) 2-3%, `tiled` forward 2-6% (docs/performance-notes.md).
 template <int BM_, int BN_, int BK_, int TM_, int TN_, int WM_, int WN_, bool kLanesAlongN = false>
 struct Tile {
   static constexpr int BM = BM_, BN = BN_, BK = BK_, TM = TM_, TN = TN_, WM = WM_, WN = WN_;
