@@ -15,35 +15,17 @@ import json
 import math
 import sys
 
-
-class InputError(Exception):
-    """Bad input: exit 2 with the message."""
-
-
-def positive_time(value):
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value > 0
+from result_file import InputError, load_block, positive_time
 
 
 def rows(path):
     """The ok rows of a result file by benchmark name, and its device block."""
-    try:
-        with open(path, encoding="utf-8") as f:
-            doc = json.load(f)
-    except OSError as e:
-        raise InputError(f"{path}: cannot read: {e.strerror}") from None
-    except (ValueError, RecursionError) as e:
-        raise InputError(f"{path}: not valid JSON: {e}") from None
-    block = doc.get("dsconv") if isinstance(doc, dict) else None
-    if not isinstance(block, dict) or not isinstance(block.get("rows"), list) \
-            or not isinstance(block.get("device"), dict):
-        raise InputError(f"{path}: not a dsconv result file (no dsconv.rows and dsconv.device)")
+    block = load_block(path)
     timed = {}
     for i, row in enumerate(block["rows"]):
-        where = f"{path}: dsconv.rows[{i}]"
-        if not isinstance(row, dict):
-            raise InputError(f"{where}: expected an object, got {json.dumps(row)[:80]}")
         if row.get("status") != "ok":
             continue
+        where = f"{path}: dsconv.rows[{i}]"
         if not isinstance(row.get("benchmark"), str):
             raise InputError(f"{where}: an ok row needs a benchmark name")
         if not positive_time(row.get("median_ms")):
