@@ -21,9 +21,8 @@ one is not, 2 on bad input (the message names the file and what is missing).
 """
 import argparse
 import os
-import sys
 
-from result_file import InputError, load_block, positive_time
+from result_file import InputError, exit_with, load_block, positive_time
 
 FUSED = "fused"
 # (what, limit): the ratios of the seed shape, each at most its limit.
@@ -161,8 +160,4 @@ def main():
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except InputError as e:
-        print(f"fused_targets: error: {e}", file=sys.stderr)
-        sys.exit(2)
+    exit_with(main, "fused_targets")

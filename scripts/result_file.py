@@ -2,6 +2,7 @@
 (the format: docs/results-format.md)."""
 import json
 import math
+import sys
 
 
 class InputError(Exception):
@@ -29,3 +30,13 @@ def load_block(path):
         if not isinstance(row, dict):
             raise InputError(f"{path}: dsconv.rows[{i}]: expected an object, got {json.dumps(row)[:80]}")
     return block
+
+
+def exit_with(main, prog):
+    """Runs a script's main and exits with its status; bad input (InputError) exits 2 with a
+    one-line message that names the script, never a traceback."""
+    try:
+        sys.exit(main())
+    except InputError as e:
+        print(f"{prog}: error: {e}", file=sys.stderr)
+        sys.exit(2)

@@ -13,9 +13,8 @@ file, results from two different GPUs, no row timed in both).
 import argparse
 import json
 import math
-import sys
 
-from result_file import InputError, load_block, positive_time
+from result_file import InputError, exit_with, load_block, positive_time
 
 
 def rows(path):
@@ -64,8 +63,4 @@ def main():
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except InputError as e:
-        print(f"run_to_run: error: {e}", file=sys.stderr)
-        sys.exit(2)
+    exit_with(main, "run_to_run")

@@ -8,13 +8,10 @@ Exit status 0 when every check passes, 1 otherwise (each failure printed).
 """
 import json
 import os
-import subprocess
 import sys
 import tempfile
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(os.path.dirname(HERE))
-SCRIPT = os.path.join(ROOT, "scripts", "fused_targets.py")
+from script_cases import failures_of, report
 
 
 def row(problem, impl, pass_, ms, status="ok", floor_ms=None):
@@ -44,12 +41,7 @@ def document(rows):
                                          "rows": rows}}
 
 
-def run(*args):
-    return subprocess.run([sys.executable, SCRIPT, *args], capture_output=True, text=True, timeout=60)
-
-
 def main():
-    failures = []
     with tempfile.TemporaryDirectory() as tmp:
         def write(name, rows=None, text=None):
             path = os.path.join(tmp, name)
@@ -103,19 +95,8 @@ def main():
             ("folder and files", (tmp, "--seed", good_seed), 2, "not both"),
             ("nothing", (), 2, "nothing to check"),
         ]
-        for what, args, code, text in expect:
-            r = run(*args)
-            output = r.stdout + r.stderr
-            if r.returncode != code:
-                failures.append(f"{what}: exit {r.returncode}, expected {code}: {output[-400:]}")
-            if text not in output:
-                failures.append(f"{what}: output lacks {text!r}: {output[-400:]}")
-            if "Traceback" in output:
-                failures.append(f"{what}: a traceback: {output[-400:]}")
-    for failure in failures:
-        print("FAIL:", failure)
-    print(f"test_fused_targets: {len(expect)} cases, {len(failures)} failures")
-    return 1 if failures else 0
+        failures = failures_of("fused_targets.py", expect)
+    return report("test_fused_targets", expect, failures)
 
 
 if __name__ == "__main__":

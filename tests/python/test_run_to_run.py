@@ -8,22 +8,17 @@ Exit status 0 when every check passes, 1 otherwise (each failure printed).
 import copy
 import json
 import os
-import subprocess
 import sys
 import tempfile
 
+from script_cases import failures_of, report
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
-SCRIPT = os.path.join(ROOT, "scripts", "run_to_run.py")
 FIXTURE = os.path.join(ROOT, "tests", "data", "reports", "sweep_fixture.json")
 
 
-def run(*args):
-    return subprocess.run([sys.executable, SCRIPT, *args], capture_output=True, text=True, timeout=60)
-
-
 def main():
-    failures = []
     with open(FIXTURE, encoding="utf-8") as f:
         fixture = json.load(f)
     with tempfile.TemporaryDirectory() as tmp:
@@ -58,19 +53,8 @@ def main():
              "no row is timed in both"),
             ("--limit nan", (same, same, "--limit", "nan"), 2, "expected a percentage"),
         ]
-        for what, args, code, text in expect:
-            r = run(*args)
-            output = r.stdout + r.stderr
-            if r.returncode != code:
-                failures.append(f"{what}: exit {r.returncode}, expected {code}: {output[-300:]}")
-            if text not in output:
-                failures.append(f"{what}: output lacks {text!r}: {output[-300:]}")
-            if "Traceback" in output:
-                failures.append(f"{what}: a traceback: {output[-300:]}")
-    for failure in failures:
-        print("FAIL:", failure)
-    print(f"test_run_to_run: {len(expect)} cases, {len(failures)} failures")
-    return 1 if failures else 0
+        failures = failures_of("run_to_run.py", expect)
+    return report("test_run_to_run", expect, failures)
 
 
 if __name__ == "__main__":
