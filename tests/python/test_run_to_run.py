@@ -11,10 +11,8 @@ import os
 import sys
 import tempfile
 
-from script_cases import failures_of, report
+from script_cases import ROOT, failures_of, report
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(os.path.dirname(HERE))
 FIXTURE = os.path.join(ROOT, "tests", "data", "reports", "sweep_fixture.json")
 
 
