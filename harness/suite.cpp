@@ -65,6 +65,9 @@ std::vector<SuiteEntry> verify_suite(bool include_large) {
       // window offset of padding 5, and a 1 x 1.
       {"wide_forward_ragged", make(2, 48, 100, 22, 92, k(3, 3, 1, 1, 5, 5), true), D::normal},
       {"wide_forward_k1", make(1, 64, 72, 21, 68, k(1, 1, 1, 1, 0, 0), true), D::uniform},
+      // fused's backward with dx made beside the tile walkers (fused/dx_followers.cuh): two
+      // waves of tiles on 132 multiprocessors, the last dx row band and tile row ragged.
+      {"dx_followers", make(2, 64, 128, 68, 512, k(3, 3, 1, 1, 1, 1), true), D::uniform},
       // Several C_in and C_out slices (ragged), with more tiles than blocks: `fused`'s
       // backward (a launch a C_out slice, a row of blocks a C_in slice) copies the next
       // tile's dy and window while it computes this one, and with dt summed over C_out

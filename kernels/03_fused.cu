@@ -94,6 +94,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cmath>
 #include <type_traits>
 
 #include "kernels/common/cluster_sum.cuh"
@@ -141,6 +142,10 @@ struct Plan {
   int wide_grid = 1;
   bool tma_forward = false;    // else fused_forward_tma_kernel does
   bool tma_depthwise = false;  // depthwise_tma::correlate_kernel can make dx
+  // Blocks of the backward's grid, beside its backward_grid walkers, that make dx as the
+  // walkers store dt (fused/dx_followers.cuh); 0: dx in a second pass.
+  int dx_followers = 0;
+  unsigned* progress = nullptr;  // the walkers' (common/tile_progress.cuh), zeroed before each launch
   Geometry tma_geometry;
   TmaForwardArgs tma_args{};
   int tma_grid = 1;
@@ -387,26 +392,67 @@ struct LaunchFusedBackward {
   using Window = BackwardWindow<KH, KW>;
   using Layout = BackwardLayout<KH, KW, false>;
   using TmaLayout = BackwardLayout<KH, KW, true>;
+  // Whether the TMA variant's followers make dx in this launch (Plan::dx_followers), and not
+  // the second pass: they need it where the plan could not look, dx's alignment.
+  static bool followers_make_dx(const Plan& q, const DeviceTensors& d) {
+    if constexpr (!kCompileTimeTaps) {
+      return false;
+    } else {
+      const auto conv = depthwise_tma::transposed_conv(q.s);
+      return q.dx_followers > 0 && conv && tma_aligned(q, d) &&
+             depthwise_tma::fits<KH, KW>(*conv, q.s.n * q.s.c_in, q.dt, d.dx);
+    }
+  }
+  static bool tma_aligned(const Plan& q, const DeviceTensors& d) {
+    return reinterpret_cast<uintptr_t>(d.x) % 16 == 0 && reinterpret_cast<uintptr_t>(q.dt) % 16 == 0;
+  }
   static void run(const Plan& q, const DeviceTensors& d, CoSlice slice, cudaStream_t st) {
     const ConvShape& s = q.s;
     // A row of blocks a C_in slice: C_in <= 2^20 (a Problem's limit) makes at most 16,384 of
     // the 65,535 rows a grid may have.
     const dim3 grid(unsigned(q.backward_grid), unsigned(ceil_div(s.c_in, int64_t(kCiSlice))));
-    CUtensorMap x_map{}, dt_map{};  // read by the TMA variant only
+    CUtensorMap x_map{}, dt_map{}, dt_windows{};  // read by the TMA variant only
+    DxFollowers followers{};
+    followers.walkers = q.backward_grid;
     auto launch = [&](auto kernel, size_t smem) {
-      kernel<<<grid, kThreads, smem, st>>>(x_map, dt_map, s, q.backward_geometry, slice, d.x, d.w_dw, d.b_dw, d.w_pw,
-                                           d.dy, q.dt, q.partial_dw_pw, q.partial_db_pw, q.partial_dw_dw,
-                                           q.partial_db_dw);
+      kernel<<<grid, kThreads, smem, st>>>(x_map, dt_map, dt_windows, followers, s, q.backward_geometry, slice, d.x,
+                                           d.w_dw, d.b_dw, d.w_pw, d.dy, q.dt, q.partial_dw_pw, q.partial_db_pw,
+                                           q.partial_dw_dw, q.partial_db_dw);
       DSCONV_LAUNCH_CHECK();
     };
     if constexpr (kCompileTimeTaps) {
-      if (q.backward_windows == BackwardWindows::tma_blocks && reinterpret_cast<uintptr_t>(d.x) % 16 == 0 &&
-          reinterpret_cast<uintptr_t>(q.dt) % 16 == 0) {
+      if (q.backward_windows == BackwardWindows::tma_blocks && tma_aligned(q, d)) {
         x_map = tma::make_box_map(d.x, {uint64_t(s.w), uint64_t(s.h), uint64_t(s.c_in), uint64_t(s.n)},
                                   {uint32_t(Window::kCols), uint32_t(Window::kRows), uint32_t(kPartChannels), 1});
         dt_map = tma::make_box_map(q.dt, {uint64_t(s.wo), uint64_t(s.ho), uint64_t(s.c_in), uint64_t(s.n)},
                                    {uint32_t(kUnitCols), uint32_t(kUnitRows), uint32_t(kCiSlice), 1});
-        return launch(fused_backward_kernel<KH, KW, BackwardWindows::tma_blocks>, TmaLayout::bytes());
+        const auto kernel = fused_backward_kernel<KH, KW, BackwardWindows::tma_blocks>;
+        if (!followers_make_dx(q, d)) return launch(kernel, TmaLayout::bytes());
+        // Every block resident at once (a cooperative launch): a follower waits on walkers.
+        const depthwise_tma::PlaneConv conv = *depthwise_tma::transposed_conv(s);
+        const depthwise_tma::Launch dx = depthwise_tma::make_launch<KH, KW>(conv, s.n * s.c_in, q.dt);
+        dt_windows = dx.map;
+        followers.progress = q.progress;
+        followers.dx = d.dx;
+        followers.conv = conv;
+        followers.tiles_w = dx.tiles_w;
+        followers.tiles_h = dx.tiles_per_plane / dx.tiles_w;
+        followers.images = int(s.n);
+        DSCONV_CUDA_CHECK(cudaMemsetAsync(q.progress, 0, sizeof(unsigned) * size_t(q.backward_grid), st));
+        cudaLaunchConfig_t c{};
+        c.gridDim = dim3(unsigned(q.backward_grid + q.dx_followers));
+        c.blockDim = dim3(kThreads);
+        c.dynamicSmemBytes = TmaLayout::bytes();
+        c.stream = st;
+        cudaLaunchAttribute cooperative{};
+        cooperative.id = cudaLaunchAttributeCooperative;
+        cooperative.val.cooperative = 1;
+        c.attrs = &cooperative;
+        c.numAttrs = 1;
+        DSCONV_CUDA_CHECK(cudaLaunchKernelEx(&c, kernel, x_map, dt_map, dt_windows, followers, s, q.backward_geometry,
+                                             slice, d.x, d.w_dw, d.b_dw, d.w_pw, d.dy, q.dt, q.partial_dw_pw,
+                                             q.partial_db_pw, q.partial_dw_dw, q.partial_db_dw));
+        return;
       }
       if (q.backward_windows != BackwardWindows::copied)
         return launch(fused_backward_kernel<KH, KW, BackwardWindows::unit_tile>, Layout::bytes());
@@ -507,12 +553,34 @@ void plan_forward_splits(Plan& q, int64_t output_tiles, int sms, Workspace& ws) 
   if (q.forward_planes() > 1) q.partial_y = ws.allocate_array<float>(size_t(q.s.y_elems()) * q.forward_planes());
 }
 
+// Plan::dx_followers: where the TMA backward takes the problem in one launch (one slice of
+// C_in and of C_out), dx's TMA kernel fits it, and the tiles are enough that every walker has
+// several, some blocks of the grid make dx beside the walkers instead of a second pass, as many
+// as the share of a multiprocessor dx's work needs. The walkers are then the rest.
+void plan_dx_followers(Plan& q, int sms, Workspace& ws) {
+  const ConvShape& s = q.s;
+  const auto conv = depthwise_tma::transposed_conv(s);
+  if (q.backward_windows != BackwardWindows::tma_blocks || s.c_in > kCiSlice || s.c_out > kCoSlice ||
+      !q.tma_depthwise || q.dx_direct || !conv || conv->in_w % 4 != 0 || conv->out_w % 4 != 0)
+    return;
+  const int64_t tiles = s.n * q.backward_geometry.tiles_h * q.backward_geometry.tiles_w;
+  if (tiles < kFollowerMinWaves * int64_t(sms) || tiles >= (int64_t(1) << 31) - 2 * int64_t(sms)) return;
+  int device = 0, cooperative = 0;
+  DSCONV_CUDA_CHECK(cudaGetDevice(&device));
+  DSCONV_CUDA_CHECK(cudaDeviceGetAttribute(&cooperative, cudaDevAttrCooperativeLaunch, device));
+  if (!cooperative) return;
+  q.dx_followers = std::clamp(int(std::lround(kFollowerShare * sms * double(s.c_in) / kCiSlice)), 1, sms / 4);
+  q.backward_grid = sms - q.dx_followers;
+  q.progress = ws.allocate_array<unsigned>(size_t(q.backward_grid));
+}
+
 class Fused final : public Kernel {
  public:
   std::string_view name() const override { return "fused"; }
   std::string_view summary() const override {
     return "depthwise into shared memory + FFMA GEMM in one kernel, t never in device memory; backward fused "
-           "per tile (dt, t, dW_pw, dW_dw), dx in a second pass; deterministic";
+           "per tile (dt, t, dW_pw, dW_dw), dx beside it in the same launch on large planes, else in a second pass; "
+           "deterministic";
   }
 
   std::string unsupported_reason(const Problem& p) const override {
@@ -580,6 +648,7 @@ class Fused final : public Kernel {
     by_forward_tile(q.forward_rows, q.forward_x_floats, p.conv.kh, p.conv.kw, [](auto launch) { launch.prepare(); });
     if (!q.wide_forward && !q.tma_forward) plan_forward_splits(q, pixel_tiles * m_tiles, sms, ws);
     by_kernel_size<LaunchFusedBackward>(p.conv.kh, p.conv.kw, [](auto launch) { launch.prepare(); });
+    plan_dx_followers(q, sms, ws);
 
     const size_t blocks = size_t(q.backward_grid);
     q.dt = ws.allocate_array<float>(size_t(p.t_elems()));
@@ -627,6 +696,15 @@ class Fused final : public Kernel {
              launch_reduce_partials(q->partial_db_dw, blocks, d.db_dw, p.c_in, st);
            }
          }});
+    bool followers_make_dx = false;
+    by_kernel_size<LaunchFusedBackward>(p.conv.kh, p.conv.kw,
+                                        [&](auto launch) { followers_make_dx = launch.followers_make_dx(*q, d); });
+    if (followers_make_dx) {  // one launch: the fused stage has dx's bytes and FMA too
+      stages.back().name = "fused + dx";
+      stages.back().bytes = f * (2 * x + y);  // x and dy in, dx out
+      stages.back().flops += 2 * t * double(p.taps());
+      return stages;
+    }
     stages.push_back({"dx", f * (t + x), 2 * t * double(p.taps()), [p, q, d](cudaStream_t st) {
                         dispatch_kernel_size<LaunchDx, false>(p.conv.kh, p.conv.kw, *q, d, st);
                       }});

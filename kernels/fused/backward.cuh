@@ -6,6 +6,7 @@
 #include "kernels/common/ffma_gemm.cuh"
 #include "kernels/common/tma.cuh"
 #include "kernels/common/weight_grad_tile.cuh"
+#include "kernels/fused/dx_followers.cuh"
 #include "kernels/fused/tile_windows.cuh"
 
 namespace dsconv {
@@ -15,6 +16,7 @@ constexpr int kCiSlice = 64;             // C_in channels per launch
 constexpr int kCoSlice = 128;            // C_out channels per launch
 constexpr int kBackwardXFloats = 16384;  // 64 KB of x window: all 64 channels' at 3 x 3
 constexpr int kMaxWeightSlots = 50;      // taps + 1 (the bias) that the dW_dw accumulator holds: 7 x 7
+static_assert(kCiSlice <= kFollowerChannels, "a follower holds the taps of a C_in slice");
 using DtTile = gemm::Tile<kCiSlice, kPixels, 32, 4, 8, 2, 4>;  // dt[ci][px] = W^T dy
 // tma_blocks splits the block in two halves of 4 warps that work side by side on a tile:
 // half 0 makes dt (8 x 8 register blocks) and the db_pw row sums, while half 1 makes t and
@@ -99,6 +101,7 @@ struct BackwardLayout {
   static_assert(!kTma || kCiSlice * kMaxWeightSlots <= kCoSlice * kRowPitch, "the dW_dw sums fit D's space");
   // sm_90 lets a block have 227 KB of shared memory, the kernel's static barriers included.
   static_assert(bytes() + 1024 <= 227 * 1024, "the layout and 1 KB of static shared memory fit a block");
+  static_assert(!kTma || KH * KW == 0 || FollowerLayout<KH, KW>::kFloats <= kFloats, "a dx follower fits the block");
 };
 
 // tma_blocks' window comes in two boxes of 32 channels, each on its own mbarrier: the dW_dw
@@ -159,8 +162,8 @@ __device__ __forceinline__ auto& first_if(A& a, B& b) {
 
 template <int KH, int KW, BackwardWindows kWindows>
 __global__ __launch_bounds__(kThreads, 1) void fused_backward_kernel(
-    const __grid_constant__ CUtensorMap x_map, const __grid_constant__ CUtensorMap dt_map, ConvShape s, Geometry g,
-    CoSlice co_slice, const float* __restrict__ x, const float* __restrict__ w_dw, const float* __restrict__ b_dw,
+    const __grid_constant__ CUtensorMap x_map, const __grid_constant__ CUtensorMap dt_map,
+    const __grid_constant__ CUtensorMap dt_windows, DxFollowers followers, ConvShape s, Geometry g, CoSlice co_slice, const float* __restrict__ x, const float* __restrict__ w_dw, const float* __restrict__ b_dw,
     const float* __restrict__ w_pw, const float* __restrict__ dy, float* __restrict__ dt_out,
     float* __restrict__ partial_dw_pw, float* __restrict__ partial_db_pw, float* __restrict__ partial_dw_dw,
     float* __restrict__ partial_db_dw) {
@@ -173,6 +176,15 @@ __global__ __launch_bounds__(kThreads, 1) void fused_backward_kernel(
   // barrier that half 1 arrives at and half 0 waits on drew false hazards.
   __shared__ uint64_t t_done;
   using L = BackwardLayout<KH, KW, kTma>;
+  if constexpr (kTma) {
+    if (int(blockIdx.x) >= followers.walkers) {
+      make_dx_as_follower<KH, KW>(&dt_windows, followers, g, w_dw, backward_smem);
+      return;
+    }
+  }
+  // kTma with followers: this block tells them how many of its tiles' dt are in device memory.
+  const bool publishes = kTma && followers.progress != nullptr && co_slice.first;
+  unsigned tiles_done = 0;
   float* Ws = backward_smem + L::kWs;
   float* D = backward_smem + L::kD;
   float* T = backward_smem + L::kT;
@@ -219,7 +231,8 @@ __global__ __launch_bounds__(kThreads, 1) void fused_backward_kernel(
   // Placing this tile and the next from scratch took four 64-bit divisions a tile in every
   // warp, at the top of the tile where every warp waits: about 2% of the kernel's samples
   // (H100). One 32-bit division by the tile columns is left.
-  const gemm::TileStride stride(gridDim.x, int(per_image));
+  const int walkers = followers.walkers;  // the blocks that walk the tiles: all of them but the followers
+  const gemm::TileStride stride(walkers, int(per_image));
   auto origin = [&](const gemm::TilePlace& p) {
     const int row = p.p_tile / int(g.tiles_w), col = p.p_tile - row * int(g.tiles_w);
     return TileOrigin{p.img, int64_t(row) * g.th, int64_t(col) * g.tw};
@@ -371,11 +384,11 @@ __global__ __launch_bounds__(kThreads, 1) void fused_backward_kernel(
       copy_window(origin(place), 0, kCiSlice);
     }
   }
-  for (int64_t tile = blockIdx.x; tile < tiles; tile += gridDim.x) {
+  for (int64_t tile = blockIdx.x; tile < tiles; tile += walkers) {
     const TileOrigin o = origin(place);
     place.advance(stride);
     const TileOrigin next = origin(place);
-    const bool has_next = tile + gridDim.x < tiles;
+    const bool has_next = tile + walkers < tiles;
     const int64_t col0 = o.ow0 * s.sw - s.pw;
     const int offset = s.w % 4 == 0 ? int(col0 - depthwise::floor_div(col0, 4) * 4) : 0;
 
@@ -385,8 +398,17 @@ __global__ __launch_bounds__(kThreads, 1) void fused_backward_kernel(
       gemm::copy_async_wait<1>();  // dy; the window may still be in flight
     else
       gemm::copy_async_wait<0>();
-    if (dt_by_tma && tid == 0) tma::store_wait_read();  // the last tile's DT is read out
+    if (dt_by_tma && tid == 0) {
+      if (publishes)
+        tile_progress::await_stores();  // the tiles before are in device memory, as DT is read out
+      else
+        tma::store_wait_read();  // the last tile's DT is read out
+    }
     __syncthreads();
+    // By a thread of half 1, which next waits for the window: half 0's store issuer would hold
+    // the block at this barrier while its release waits for what it has in flight.
+    if (publishes && tid == kHalfThreads) tile_progress::publish(followers.progress + blockIdx.x, tiles_done);
+    ++tiles_done;
     // kTma: half 0's dt goes in acc_w, which only half 1 sums dW_pw in. One 8 x 8 block a
     // thread instead of two took the kernel from 247 registers to 210, room that ptxas spends
     // on scheduling both GEMMs (4.62 ms against 4.77, H100).
@@ -582,13 +604,19 @@ __global__ __launch_bounds__(kThreads, 1) void fused_backward_kernel(
     if (whole_window && has_next) copy_window(next, 0, kCiSlice);  // lands during the next dt GEMM
   }
   gemm::copy_async_wait<0>();
-  if (dt_by_tma && tid == 0) tma::store_wait_read();
+  if (dt_by_tma && tid == 0) {
+    if (publishes)
+      tile_progress::await_stores();
+    else
+      tma::store_wait_read();
+  }
   __syncthreads();
+  if (publishes && tid == kHalfThreads) tile_progress::publish(followers.progress + blockIdx.x, tiles_done);
 
   // Partials of this block, laid out [output][block] for reduce_partials. Else than kTma, the
   // halves' dW_pw sums meet in D's space, free since the loop's last barrier, and the db_pw
   // halves in T's.
-  const int64_t blocks = gridDim.x;
+  const int64_t blocks = walkers;
   const float bias_sum = (bias_pw_sum.x + bias_pw_sum.y) + (bias_pw_sum.z + bias_pw_sum.w);
   auto write_dw_pw = [&](int co, int ci, float v) {
     if (co < co_count && ci < ci_count)
