@@ -1,5 +1,6 @@
 // `fused`'s backward kernel: dt, t, dW_pw, dW_dw and the bias gradients tile by tile, the
-// per-block partial sums to scratch memory (fused_backward_kernel).
+// per-block partial sums to scratch memory (fused_backward_kernel); on sm_90, with followers,
+// the last blocks of its grid make dx instead (dx_followers.cuh).
 #pragma once
 
 #include "kernels/common/depthwise_tma.cuh"
