@@ -25,8 +25,8 @@ namespace dsconv::tile_progress {
 // written device memory, and orders those writes (the async proxy's) before this block's
 // later generic operations, so that a release after the next block barrier covers them.
 __device__ __forceinline__ void await_stores() {
-  DSCONV_PROGRESS_ONLY(asm volatile("cp.async.bulk.wait_group 0;" ::: "memory");
-                       asm volatile("fence.proxy.async.global;" ::: "memory"));
+  DSCONV_PROGRESS_ONLY(asm volatile("cp.async.bulk.wait_group 0;" ::: "memory"));
+  DSCONV_PROGRESS_ONLY(asm volatile("fence.proxy.async.global;" ::: "memory"));
 }
 
 // Tells readers that `tiles_done` of this walker's tiles are in device memory. Call it after
@@ -34,8 +34,7 @@ __device__ __forceinline__ void await_stores() {
 // flight: a release waits for what its thread has in flight, and the store issuer's wait
 // there held its whole block back (18% of the backward kernel, H100, in an earlier design).
 __device__ __forceinline__ void publish(unsigned* progress, unsigned tiles_done) {
-  DSCONV_PROGRESS_ONLY(
-      asm volatile("st.release.gpu.global.u32 [%0], %1;" ::"l"(progress), "r"(tiles_done) : "memory"));
+  DSCONV_PROGRESS_ONLY(asm volatile("st.release.gpu.global.u32 [%0], %1;" ::"l"(progress), "r"(tiles_done) : "memory"));
 }
 
 // The first tile that may not be done yet, read by a whole warp; every lane gets it. The
@@ -47,12 +46,14 @@ __device__ __forceinline__ unsigned first_unfinished(const unsigned* progress, i
   unsigned mark = UINT32_MAX;
   for (int b = lane; b < walkers; b += 32) {
     unsigned done = 0;
-    DSCONV_PROGRESS_ONLY(
-        asm volatile("ld.relaxed.gpu.global.u32 %0, [%1];" : "=r"(done) : "l"(progress + b) : "memory"));
+    DSCONV_PROGRESS_ONLY(asm volatile("ld.relaxed.gpu.global.u32 %0, [%1];"
+                                      : "=r"(done)
+                                      : "l"(progress + b)
+                                      : "memory"));
     mark = min(mark, unsigned(b) + unsigned(walkers) * done);
   }
-  DSCONV_PROGRESS_ONLY(asm volatile("fence.acq_rel.gpu;" ::: "memory");
-                       asm volatile("fence.proxy.async.global;" ::: "memory"));
+  DSCONV_PROGRESS_ONLY(asm volatile("fence.acq_rel.gpu;" ::: "memory"));
+  DSCONV_PROGRESS_ONLY(asm volatile("fence.proxy.async.global;" ::: "memory"));
   for (int offset = 16; offset > 0; offset /= 2) mark = min(mark, __shfl_xor_sync(0xffffffffu, mark, offset));
   return mark;
 }

@@ -164,7 +164,8 @@ __device__ __forceinline__ auto& first_if(A& a, B& b) {
 template <int KH, int KW, BackwardWindows kWindows>
 __global__ __launch_bounds__(kThreads, 1) void fused_backward_kernel(
     const __grid_constant__ CUtensorMap x_map, const __grid_constant__ CUtensorMap dt_map,
-    const __grid_constant__ CUtensorMap dt_windows, DxFollowers followers, ConvShape s, Geometry g, CoSlice co_slice, const float* __restrict__ x, const float* __restrict__ w_dw, const float* __restrict__ b_dw,
+    const __grid_constant__ CUtensorMap dt_windows, DxFollowers followers, ConvShape s, Geometry g, CoSlice co_slice,
+    const float* __restrict__ x, const float* __restrict__ w_dw, const float* __restrict__ b_dw,
     const float* __restrict__ w_pw, const float* __restrict__ dy, float* __restrict__ dt_out,
     float* __restrict__ partial_dw_pw, float* __restrict__ partial_db_pw, float* __restrict__ partial_dw_dw,
     float* __restrict__ partial_db_dw) {

@@ -34,7 +34,7 @@ struct DxFollowers {
   int images;
 };
 
-constexpr int kWarpStages = 2;         // windows a follower warp has in flight or in hand
+constexpr int kWarpStages = 2;  // windows a follower warp has in flight or in hand
 constexpr int kFollowerWarps = kThreads / 32;
 constexpr int kFollowerChannels = 64;  // C_in at most: one slice of the walkers'
 // Followers a multiprocessor at C_in = 64: the share of the device that dx's work takes
@@ -154,7 +154,8 @@ __device__ void make_dx_as_follower(const CUtensorMap* dt_windows, const DxFollo
 #pragma unroll
     for (int k = 0; k < kTaps; ++k) weights[k] = w[k];
     const int64_t plane = int64_t(place.img) * g.channels + place.c;
-    const int row0 = place.band * depthwise_tma::kTileRows, ow = place.col * depthwise_tma::kTileCols + kColsPerThread * tx;
+    const int row0 = place.band * depthwise_tma::kTileRows,
+              ow = place.col * depthwise_tma::kTileCols + kColsPerThread * tx;
     tma::barrier_wait(&full[stage], uint32_t(i / kWarpStages) & 1);
 #pragma unroll 2
     for (int pass = 0; pass < kPasses; ++pass) {
