@@ -18,6 +18,7 @@
 
 #include "kernels/common/depthwise_tma.cuh"
 #include "kernels/common/tile_progress.cuh"
+#include "kernels/fused/dx_walk.h"
 #include "kernels/fused/tile_windows.cuh"
 
 namespace dsconv {
@@ -53,29 +54,6 @@ struct FollowerLayout {
   static constexpr int kTaps = kFollowerWarps * kWarpStages * W::kStride;
   static constexpr int kBarriers = kTaps + (kFollowerChannels * KH * KW + 1) / 2 * 2;  // 8-byte aligned
   static constexpr int kFloats = kBarriers + 2 * kFollowerWarps * kWarpStages;
-};
-
-// A dx tile's place, (image, row band, channel, column) as mixed-radix digits, walked by
-// additions: a follower warp's next tile is `step` tiles on, and a division a digit each time
-// cost more than the tile's arithmetic.
-struct DxPlace {
-  int col, c, band, img;
-  __device__ static DxPlace of(int64_t u, const DxFollowers& f) {
-    const int64_t bands = u / (int64_t(f.tiles_w) * f.conv.channels);
-    return {int(u % f.tiles_w), int(u / f.tiles_w % f.conv.channels), int(bands % f.tiles_h), int(bands / f.tiles_h)};
-  }
-  __device__ void advance(const DxPlace& step, const DxFollowers& f) {
-    col += step.col;
-    const int c_carry = col >= f.tiles_w;
-    col -= c_carry * f.tiles_w;
-    c += step.c + c_carry;
-    const int band_carry = c >= f.conv.channels;
-    c -= band_carry * f.conv.channels;
-    band += step.band + band_carry;
-    const int img_carry = band >= f.tiles_h;
-    band -= img_carry * f.tiles_h;
-    img += step.img + img_carry;
-  }
 };
 
 // Follower blockIdx.x - f.walkers of the grid: dx over its warps' tiles. `walk` is the
@@ -116,19 +94,14 @@ __device__ void make_dx_as_follower(const CUtensorMap* dt_windows, const DxFollo
   const int64_t step = int64_t(int(gridDim.x) - f.walkers) * kFollowerWarps;
   const int64_t units = int64_t(f.images) * f.tiles_h * g.channels * f.tiles_w;
   const int64_t count = first < units ? (units - first + step - 1) / step : 0;
-  const DxPlace stride = DxPlace::of(step, f);
+  const fused::DxTiles tiles{f.tiles_w, f.tiles_h, g.channels};
+  const fused::DxPlace stride = fused::DxPlace::of(step, tiles);
   const int walk_per_image = int(walk.tiles_h * walk.tiles_w);
-  // The last walker tile whose dt the tile at p reads: window rows reach KH - 1 - pad_h past
-  // the tile's last output row.
-  auto last_tile = [&](const DxPlace& p) {
-    const int row = p.band * depthwise_tma::kTileRows;
-    const int last_row = max(0, min(g.in_h - 1, row + depthwise_tma::kTileRows - 1 + KH - 1 - g.pad_h));
-    return unsigned(p.img * walk_per_image + (last_row / walk.th + 1) * int(walk.tiles_w) - 1);
-  };
   unsigned mark = 0;  // tiles before it are done
-  DxPlace issue_place = DxPlace::of(first, f), place = issue_place;
+  fused::DxPlace issue_place = fused::DxPlace::of(first, tiles), place = issue_place;
   auto issue = [&](int64_t i) {  // the whole warp: tile i's window into stage i % kWarpStages
-    const unsigned needed = last_tile(issue_place);
+    const unsigned needed = fused::last_walker_tile<KH>(issue_place.img, issue_place.band, depthwise_tma::kTileRows,
+                                                        g.pad_h, g.in_h, walk, walk_per_image);
     while (needed >= mark) {
       mark = tile_progress::first_unfinished(f.progress, f.walkers);
       if (needed >= mark) __nanosleep(256);
@@ -142,7 +115,7 @@ __device__ void make_dx_as_follower(const CUtensorMap* dt_windows, const DxFollo
                     issue_place.band * depthwise_tma::kTileRows - g.pad_h, issue_place.img * g.channels + issue_place.c,
                     &full[stage]);
     }
-    issue_place.advance(stride, f);
+    issue_place.advance(stride, tiles);
   };
   for (int64_t i = 0; i < kWarpStages && i < count; ++i) issue(i);
 
@@ -180,7 +153,7 @@ __device__ void make_dx_as_follower(const CUtensorMap* dt_windows, const DxFollo
     }
     __syncwarp();  // every lane is done with the stage
     if (i + kWarpStages < count) issue(i + kWarpStages);
-    place.advance(stride, f);
+    place.advance(stride, tiles);
   }
 }
 
