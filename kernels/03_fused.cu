@@ -92,8 +92,8 @@
 //
 // The device code is in kernels/fused/: tile_windows.cuh (the staged x window and the
 // depthwise runs over it), forward_staged.cuh (fused_forward_kernel), forward_tma.cuh,
-// forward_wide.cuh, backward.cuh and dx_followers.cuh (its walk: dx_walk.h); tile_geometry.h plans the tiles of the
-// first two. This file plans and launches them.
+// forward_wide.cuh, backward.cuh and dx_followers.cuh (its walk: dx_walk.h); tile_geometry.h
+// plans the tiles of the first two. This file plans and launches them.
 #include <fmt/format.h>
 
 #include <algorithm>
