@@ -82,10 +82,10 @@
 // KernelBench shape) for dx, the transposed depthwise convolution, computed with the halo
 // staged from dt; making it from the tile's own dt would need dt on a halo around every
 // tile, that is recomputing a third more of the dt GEMM. Where the TMA kernel takes the
-// problem in one launch with two waves of tiles or more, a tenth of that launch's blocks make
-// dx as the others store dt, a few tile rows behind them (fused/dx_followers.cuh; a
-// cooperative launch): 4.01 ms against 4.41-4.44 with dx after it (H100, KernelBench shape,
-// one call). Else a second pass makes dx (`tiled`'s kernels: common/depthwise_tma.cuh on sm_90
+// problem in one launch with two waves of tiles or more, some of that launch's blocks (10 of
+// 132 on an H100) make dx as the others store dt, a few tile rows behind them
+// (fused/dx_followers.cuh; a cooperative launch): 4.01 ms against 4.41-4.44 with dx after it
+// (H100, KernelBench shape, one call). Else a second pass makes dx (`tiled`'s kernels: common/depthwise_tma.cuh on sm_90
 // at unit stride, else common/depthwise_kernels.cuh). t is never stored, in either pass.
 //
 // Precision: strict fp32, FFMA only.

@@ -40,7 +40,7 @@ void check_waits(int dt_rows, int pad_h) {
   walk.th = 4;
   walk.tiles_w = 5;
   walk.tiles_h = (dt_rows + walk.th - 1) / walk.th;
-  const int per_image = int(walk.tiles_h * walk.tiles_w), dx_rows = dt_rows + KH - 1 - 2 * pad_h;
+  const int per_image = int(walk.tiles_h * walk.tiles_w), dx_rows = dt_rows + 2 * pad_h - (KH - 1);
   for (int img = 0; img < 3; ++img)
     for (int band = 0; band * kTileRows < dx_rows; ++band) {
       const unsigned last = last_walker_tile<KH>(img, band, kTileRows, pad_h, dt_rows, walk, per_image);
