@@ -2,8 +2,8 @@
 """Google Benchmark's own tools/compare.py must read dsconv's result files.
 
 Runs compare.py (Debian: libbenchmark-tools, /usr/share/benchmark/compare.py) on two real
-runs of the seed sweep committed under results/, and checks that it compared every timed
-benchmark. Exits 77 (CTest: skipped) when compare.py or its numpy/scipy are not installed.
+runs of the seed sweep committed under results/ (the H100's and the H200's: the same
+benchmarks on two cards), and checks that it compared every timed benchmark. Exits 77 (CTest: skipped) when compare.py or its numpy/scipy are not installed.
 """
 import json
 import os
@@ -13,7 +13,7 @@ import sys
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CANDIDATES = [os.environ.get("GBENCH_COMPARE", ""), "/usr/share/benchmark/compare.py",
               "/usr/local/share/benchmark/compare.py"]
-RUNS = [os.path.join(ROOT, "results", "h200", name) for name in ("seed.json", "seed.run2.json")]
+RUNS = [os.path.join(ROOT, "results", gpu, "seed.json") for gpu in ("h100", "h200")]
 SKIP = 77
 
 
