@@ -8,6 +8,15 @@
 namespace dsconv {
 
 namespace {
+// A build with an experiment switched on (a CMake option) names it after the commit in every
+// result file it writes, so that its times are never taken for the commit's own.
+constexpr const char* kExperiments =
+#if defined(DSCONV_WIDE_PINGPONG)
+    "+wide-pingpong";
+#else
+    "";
+#endif
+
 // The first line a shell command prints, or "" when it fails.
 std::string first_line(const char* command) {
   FILE* pipe = popen(command, "r");
@@ -24,11 +33,11 @@ std::string first_line(const char* command) {
 std::string git_commit() {
   // A copy of the tree without its .git folder (a remote GPU machine, a container) is told
   // its commit by whoever copied it.
-  if (const char* given = std::getenv("DSCONV_GIT_COMMIT"); given && *given) return given;
+  if (const char* given = std::getenv("DSCONV_GIT_COMMIT"); given && *given) return given + std::string(kExperiments);
   const std::string commit = first_line("git rev-parse --short=12 HEAD 2>/dev/null");
-  if (commit.empty()) return "unknown";
+  if (commit.empty()) return "unknown" + std::string(kExperiments);
   const std::string changes = first_line("git status --porcelain --untracked-files=no 2>/dev/null");
-  return changes.empty() ? commit : commit + "-dirty";
+  return (changes.empty() ? commit : commit + "-dirty") + kExperiments;
 }
 
 std::string utc_now() {

@@ -201,12 +201,25 @@ __global__ __launch_bounds__(kWideThreads, 1) void fused_forward_wide_kernel(
          i += kWideConsumers, tile += kWideConsumers * step) {
       const int buffer = i % kWideTBuffers, use = i / kWideTBuffers;
       tma::barrier_wait(&bars.t_full[buffer], use & 1);
+#if defined(DSCONV_WIDE_PINGPONG)
+      // Experiment (cmake -DDSCONV_WIDE_PINGPONG=ON; not measured yet, off by default): the
+      // consumers' GEMMs in turn, so that a scheduler's producer warp shares the issue slots
+      // with one GEMM warp, not two (docs/performance-notes.md, "The wide forward's profile
+      // at 72754d4"). Tile i's GEMM waits at named barrier 2 + its consumer for the one of
+      // tile i - 1 to arrive there; each wait has exactly one arrival.
+      static_assert(kWideConsumers == 2, "the turn passes between two consumers");
+      constexpr int kTurnBarrier = 2;  // and 3; 0 is __syncthreads()'s, 1 the producer's
+      if (i > 0) tma::sync_threads(kTurnBarrier + consumer, kWideConsumers * kWideGroupThreads);
+#endif
       float start[T::TM];  // row i's bias: the addend of the first k step
 #pragma unroll
       for (int g = 0; g < T::kGroupsM; ++g)
         *reinterpret_cast<float4*>(&start[4 * g]) = *reinterpret_cast<const float4*>(&bias_pw[T::row_group(gtid, g)]);
       float acc[T::TM][T::TN];
       gemm::multiply_first_chunk<T, false, false, kTmaK, kUnroll, true>(start, Ws, t_tile(buffer), acc, gtid);
+#if defined(DSCONV_WIDE_PINGPONG)
+      if (tile + step < a.tiles) tma::arrive_threads(kTurnBarrier + 1 - consumer, kWideConsumers * kWideGroupThreads);
+#endif
       tma::barrier_arrive(&bars.t_empty[buffer]);
 
       // y: a float4 a column group (wo % 4 == 0: all in or all out). A thread's rows are
