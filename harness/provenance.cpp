@@ -8,11 +8,11 @@
 namespace dsconv {
 
 namespace {
-// A build with an experiment switched on (a CMake option) names it after the commit in every
-// result file it writes, so that its times are never taken for the commit's own.
+// A build with a kernel experiment on (a CMake option; CMakeLists.txt) names it after the
+// commit in every result file it writes, so that its times are never taken for the commit's.
 constexpr const char* kExperiments =
-#if defined(DSCONV_WIDE_PINGPONG)
-    "+wide-pingpong";
+#if defined(DSCONV_EXPERIMENT_TAG)
+    DSCONV_EXPERIMENT_TAG;
 #else
     "";
 #endif

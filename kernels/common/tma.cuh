@@ -118,11 +118,6 @@ __device__ __forceinline__ void store_wait_read() {
 __device__ __forceinline__ void sync_threads(int id, int threads) {
   asm volatile("barrier.sync %0, %1;" ::"r"(id), "r"(threads) : "memory");
 }
-// Counts this warp's threads at named barrier `id` without waiting: the other side of a
-// sync_threads(id, threads) that waits for them.
-__device__ __forceinline__ void arrive_threads(int id, int threads) {
-  asm volatile("barrier.arrive %0, %1;" ::"r"(id), "r"(threads) : "memory");
-}
 
 #undef DSCONV_TMA_ONLY
 

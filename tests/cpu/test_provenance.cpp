@@ -10,8 +10,8 @@ namespace {
 
 // What a build adds after the commit: nothing, unless an experiment is switched on.
 std::string experiment_suffix() {
-#if defined(DSCONV_WIDE_PINGPONG)
-  return "+wide-pingpong";
+#if defined(DSCONV_EXPERIMENT_TAG)
+  return DSCONV_EXPERIMENT_TAG;
 #else
   return "";
 #endif
