@@ -8,15 +8,6 @@
 namespace dsconv {
 
 namespace {
-// A build with a kernel experiment on (a CMake option; CMakeLists.txt) names it after the
-// commit in every result file it writes, so that its times are never taken for the commit's.
-constexpr const char* kExperiments =
-#if defined(DSCONV_EXPERIMENT_TAG)
-    DSCONV_EXPERIMENT_TAG;
-#else
-    "";
-#endif
-
 // The first line a shell command prints, or "" when it fails.
 std::string first_line(const char* command) {
   FILE* pipe = popen(command, "r");
@@ -33,11 +24,11 @@ std::string first_line(const char* command) {
 std::string git_commit() {
   // A copy of the tree without its .git folder (a remote GPU machine, a container) is told
   // its commit by whoever copied it.
-  if (const char* given = std::getenv("DSCONV_GIT_COMMIT"); given && *given) return given + std::string(kExperiments);
+  if (const char* given = std::getenv("DSCONV_GIT_COMMIT"); given && *given) return given;
   const std::string commit = first_line("git rev-parse --short=12 HEAD 2>/dev/null");
-  if (commit.empty()) return "unknown" + std::string(kExperiments);
+  if (commit.empty()) return "unknown";
   const std::string changes = first_line("git status --porcelain --untracked-files=no 2>/dev/null");
-  return (changes.empty() ? commit : commit + "-dirty") + kExperiments;
+  return changes.empty() ? commit : commit + "-dirty";
 }
 
 std::string utc_now() {

@@ -6,8 +6,7 @@
 namespace dsconv {
 
 // $DSCONV_GIT_COMMIT when set; else "3f2c1e9", or "3f2c1e9-dirty" when tracked files have
-// changes, or "unknown" outside a git checkout; followed by the experiment's tag (such as
-// "+wide-throttle22") in a build with a kernel experiment on.
+// changes, or "unknown" outside a git checkout.
 std::string git_commit();
 // The current time in UTC, ISO 8601: "2026-11-26T10:00:00Z".
 std::string utc_now();

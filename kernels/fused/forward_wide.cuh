@@ -206,28 +206,7 @@ __global__ __launch_bounds__(kWideThreads, 1) void fused_forward_wide_kernel(
       for (int g = 0; g < T::kGroupsM; ++g)
         *reinterpret_cast<float4*>(&start[4 * g]) = *reinterpret_cast<const float4*>(&bias_pw[T::row_group(gtid, g)]);
       float acc[T::TM][T::TN];
-#if defined(DSCONV_WIDE_THROTTLE_STEP)
-      // Experiment (cmake -DDSCONV_WIDE_THROTTLE_STEP=22 or 43; off by default, not measured
-      // yet): after that k step the consumer waits until the producer has made tile i + 1's t
-      // (the other consumer's). docs/performance-notes.md, "The wide forward's profile at
-      // 72754d4": the scheduler favours a GEMM warp that has work, so the producer gets the
-      // slots left over, makes t late, and the two GEMMs run mostly one after the other. A
-      // consumer that stops where the producer lags hands it the slots, and the next GEMM
-      // starts before this one ends. The wait is on the barrier's phase of tile i + 1: its
-      // buffer cannot move on a phase further (tile i + 5) before this tile's is handed back.
-      constexpr int kThrottleStep = DSCONV_WIDE_THROTTLE_STEP;
-      static_assert((kThrottleStep - 1) % kUnroll == 0 && (kTmaK - kThrottleStep) % kUnroll == 0,
-                    "the wait between whole loop trips");
-      gemm::multiply_first_chunk<T, false, false, kThrottleStep, kUnroll, true>(start, Ws, t_tile(buffer), acc, gtid);
-      if (tile + step < a.tiles)
-        tma::barrier_wait(&bars.t_full[(i + 1) % kWideTBuffers], ((i + 1) / kWideTBuffers) & 1);
-      int a_col[T::kGroupsM], b_col[T::kGroupsN];
-      gemm::operand_columns<T>(gtid, a_col, b_col);
-      gemm::multiply_steps<T, false, false, kThrottleStep, kTmaK, kUnroll, T::BN, true>(Ws, t_tile(buffer), a_col,
-                                                                                        b_col, acc);
-#else
       gemm::multiply_first_chunk<T, false, false, kTmaK, kUnroll, true>(start, Ws, t_tile(buffer), acc, gtid);
-#endif
       tma::barrier_arrive(&bars.t_empty[buffer]);
 
       // y: a float4 a column group (wo % 4 == 0: all in or all out). A thread's rows are

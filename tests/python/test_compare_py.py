@@ -3,7 +3,8 @@
 
 Runs compare.py (Debian: libbenchmark-tools, /usr/share/benchmark/compare.py) on two real
 runs of the seed sweep committed under results/ (the H100's and the H200's: the same
-benchmarks on two cards), and checks that it compared every timed benchmark. Exits 77 (CTest: skipped) when compare.py or its numpy/scipy are not installed.
+benchmarks on two cards), and checks that it compared every timed benchmark. Exits 77
+(CTest: skipped) when compare.py or its numpy/scipy are not installed.
 """
 import json
 import os
