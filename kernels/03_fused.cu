@@ -691,13 +691,12 @@ class Fused final : public Kernel {
              by_kernel_size<LaunchFusedBackward>(p.conv.kh, p.conv.kw,
                                                  [&](auto launch) { launch.run(*q, d, slice, st); });
            }
-           const int64_t blocks = q->backward_grid;
-           launch_reduce_partials(q->partial_dw_pw, blocks, d.dw_pw, p.c_out * p.c_in, st);
-           launch_reduce_partials(q->partial_dw_dw, blocks, d.dw_dw, p.c_in * p.taps(), st);
-           if (p.bias) {
-             launch_reduce_partials(q->partial_db_pw, blocks, d.db_pw, p.c_out, st);
-             launch_reduce_partials(q->partial_db_dw, blocks, d.db_dw, p.c_in, st);
-           }
+           const int64_t bias_pw = p.bias ? p.c_out : 0, bias_dw = p.bias ? p.c_in : 0;
+           launch_reduce_partial_sets({{q->partial_dw_pw, d.dw_pw, p.c_out * p.c_in},
+                                       {q->partial_dw_dw, d.dw_dw, p.c_in * p.taps()},
+                                       {q->partial_db_pw, d.db_pw, bias_pw},
+                                       {q->partial_db_dw, d.db_dw, bias_dw}},
+                                      q->backward_grid, st);
          }});
     bool followers_make_dx = false;
     by_kernel_size<LaunchFusedBackward>(p.conv.kh, p.conv.kw,
