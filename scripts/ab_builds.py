@@ -17,6 +17,10 @@ also writes them as JSON (written once, at the end: never a partial file).
 Every run verifies before it times (`dsconv bench`): a build whose result is incorrect on a
 round has no time, and the script exits 1.
 
+With --time-limit, a round that would end past the limit (judged by the longest round so
+far) is not started, and the comparison is of the rounds done: on a GPU session whose call is
+killed at a time limit, a summary of two whole rounds is worth more than none of three.
+
 Exit codes: 0 every build verified and timed; 1 a build's result was incorrect (or its
 run failed); 2 bad input (a build that is not NAME=PATH to an executable, fewer than two
 builds, a repeated name, an --out that cannot be written, builds that ran on different
@@ -31,6 +35,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 
 from result_file import InputError, exit_with, load_block, positive_time
 
@@ -61,6 +66,10 @@ def parse_args():
     p.add_argument("--repetitions", type=int, default=5, help="repetitions a run (default 5)")
     p.add_argument("--bench-args", default="", help='more dsconv bench options for every run, e.g. "--warm-cache"')
     p.add_argument("--out", help="also write the comparison as JSON")
+    p.add_argument("--time-limit", type=float, metavar="SECONDS",
+                   help="start no round that would end past this many seconds from the start, judged by the "
+                        "longest round so far; the comparison is then of the rounds done (for a time-limited "
+                        "GPU session, where a killed run would print nothing)")
     a = p.parse_args()
     if len(a.builds) < 2:
         raise InputError(f"expected at least two builds (NAME=PATH), got {len(a.builds)}")
@@ -68,6 +77,8 @@ def parse_args():
         raise InputError(f"--rounds {a.rounds}: expected 1 to 100")
     if not 1 <= a.repetitions <= 1000:
         raise InputError(f"--repetitions {a.repetitions}: expected 1 to 1000")
+    if a.time_limit is not None and not a.time_limit > 0:
+        raise InputError(f"--time-limit {a.time_limit}: expected a positive number of seconds")
     if a.out and not os.path.isdir(os.path.dirname(os.path.abspath(a.out))):
         raise InputError(f"--out {a.out}: its folder does not exist")
     try:
@@ -191,12 +202,20 @@ def write_json(path, doc):
 def main():
     a, builds = parse_args()
     device = None
+    rounds_done, longest_round, start = 0, 0.0, time.monotonic()
     with tempfile.TemporaryDirectory(prefix="ab_builds.") as workdir:
         for round_index in range(a.rounds):
+            round_start = time.monotonic()
+            if a.time_limit is not None and round_start - start + longest_round > a.time_limit:
+                print(f"ab_builds: --time-limit {a.time_limit:g} s: stopping after {rounds_done} of {a.rounds} rounds",
+                      file=sys.stderr)
+                break
             order = builds if round_index % 2 == 0 else builds[::-1]
             for build in order:
                 if build.failure is None:
                     device = run_once(a, build, round_index, workdir, device)
+            rounds_done += 1
+            longest_round = max(longest_round, time.monotonic() - round_start)
     reference = builds[0]
     if reference.failure or not reference.rounds:
         for build in builds:
@@ -205,12 +224,15 @@ def main():
         print(f"ab_builds: the reference build {reference.name} has no time: nothing to compare against")
         return 1
     summary = summarize(builds, reference)
-    print(f"{device.get('gpu', '?')}: {len(builds)} builds, {a.rounds} rounds, "
+    rounds_text = f"{a.rounds} rounds"
+    if rounds_done < a.rounds:
+        rounds_text = f"{rounds_done} of {a.rounds} rounds (--time-limit)"
+    print(f"{device.get('gpu', '?')}: {len(builds)} builds, {rounds_text}, "
           f"{a.repetitions} repetitions a run, alternated")
     print_table(summary, reference.name)
     if a.out:
-        write_json(a.out, {"device": device, "reference": reference.name, "rounds": a.rounds,
-                           "repetitions": a.repetitions, "builds": {b.name: b.path for b in builds},
+        write_json(a.out, {"device": device, "reference": reference.name, "rounds": rounds_done,
+                           "rounds_asked": a.rounds, "repetitions": a.repetitions, "builds": {b.name: b.path for b in builds},
                            "benchmarks": summary})
     failed = [b for b in builds if b.failure]
     for build in failed:

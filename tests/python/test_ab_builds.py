@@ -15,11 +15,12 @@ import tempfile
 
 from script_cases import failures_of, report
 
-# A stand-in for `dsconv bench`: logs its name to LOG, then writes a result file with one row
+# A stand-in for `dsconv bench`: logs its name to LOG, sleeps SLEEP seconds, then writes a result file with one row
 # of MEDIAN ms (STATUS) on GPU, or prints a message and exits EXIT.
 FAKE = """#!/usr/bin/env python3
-import json, sys
+import json, sys, time
 NAME, MEDIAN, STATUS, GPU, EXIT, LOG = {name!r}, {median!r}, {status!r}, {gpu!r}, {exit!r}, {log!r}
+time.sleep({sleep!r})
 with open(LOG, "a") as f:
     f.write(NAME + "\\n")
 if EXIT:
@@ -40,10 +41,10 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         log = os.path.join(tmp, "runs.log")
 
-        def fake(name, median=1.0, status="ok", gpu="NVIDIA H200", exit=0):
+        def fake(name, median=1.0, status="ok", gpu="NVIDIA H200", exit=0, sleep=0.0):
             path = os.path.join(tmp, name)
             with open(path, "w", encoding="utf-8") as f:
-                f.write(FAKE.format(name=name, median=median, status=status, gpu=gpu, exit=exit, log=log))
+                f.write(FAKE.format(name=name, median=median, status=status, gpu=gpu, exit=exit, log=log, sleep=sleep))
             os.chmod(path, os.stat(path).st_mode | stat.S_IXUSR)
             return f"{name}={path}"
 
@@ -69,6 +70,7 @@ def main():
             ("--rounds 0", (main_build, faster, "--rounds", "0"), 2, "expected 1 to 100"),
             ("--out in a missing folder", (main_build, faster, "--out", os.path.join(tmp, "no", "ab.json")), 2,
              "its folder does not exist"),
+            ("--time-limit 0", (main_build, faster, "--time-limit", "0"), 2, "expected a positive number"),
             ("--bench-args unbalanced", (main_build, faster, "--bench-args", '"--warm-cache'), 2, "--bench-args"),
         ]
         failures = failures_of("ab_builds.py", expect)
@@ -93,7 +95,21 @@ def main():
                                                   3, "no CUDA device")])
         if os.path.exists(refused):
             failures.append("no file on exit 3: --out was written")
-        expect += [("order", None, 0, ""), ("no file on exit 3", None, 3, "")]
+        # --time-limit: a round of two 0.4 s runs takes about 1 s, so a second would end past
+        # 1.5 s and is not started; the summary and the JSON are of the one round done.
+        slow_a, slow_b = fake("slow_a", 1.0, sleep=0.4), fake("slow_b", 0.8, sleep=0.4)
+        limited = os.path.join(tmp, "limited.json")
+        failures += failures_of("ab_builds.py", [("--time-limit", (slow_a, slow_b, "--rounds", "5", "--time-limit",
+                                                                   "1.5", "--out", limited), 0, "1 of 5 rounds")])
+        if os.path.exists(limited):
+            with open(limited, encoding="utf-8") as f:
+                doc = json.load(f)
+            entry = doc["benchmarks"]["fused/forward/n16"]["slow_b"]
+            if doc["rounds"] != 1 or doc["rounds_asked"] != 5 or len(entry["round_medians_ms"]) != 1:
+                failures.append(f"--time-limit: unexpected summary {json.dumps(doc)[:300]}")
+        else:
+            failures.append("--time-limit: --out was not written")
+        expect += [("order", None, 0, ""), ("no file on exit 3", None, 3, ""), ("--time-limit", None, 0, "")]
     return report("test_ab_builds", expect, failures)
 
 
