@@ -232,8 +232,8 @@ def main():
     print_table(summary, reference.name)
     if a.out:
         write_json(a.out, {"device": device, "reference": reference.name, "rounds": rounds_done,
-                           "rounds_asked": a.rounds, "repetitions": a.repetitions, "builds": {b.name: b.path for b in builds},
-                           "benchmarks": summary})
+                           "rounds_asked": a.rounds, "repetitions": a.repetitions,
+                           "builds": {b.name: b.path for b in builds}, "benchmarks": summary})
     failed = [b for b in builds if b.failure]
     for build in failed:
         print(f"\n{build.name}: incorrect or failed, so no speed: {build.failure}")

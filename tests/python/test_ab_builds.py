@@ -91,8 +91,8 @@ def main():
             failures.append(f"order: runs went {order}, expected the order reversed every other round")
         # No partial file: a failed comparison leaves --out unwritten.
         refused = os.path.join(tmp, "refused.json")
-        failures += failures_of("ab_builds.py", [("no file on exit 3", (fake("nogpu2", exit=3), faster, "--out", refused),
-                                                  3, "no CUDA device")])
+        no_gpu_case = ("no file on exit 3", (fake("nogpu2", exit=3), faster, "--out", refused), 3, "no CUDA device")
+        failures += failures_of("ab_builds.py", [no_gpu_case])
         if os.path.exists(refused):
             failures.append("no file on exit 3: --out was written")
         # --time-limit: a round of two 0.4 s runs takes about 1 s, so a second would end past
