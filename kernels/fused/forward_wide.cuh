@@ -46,10 +46,10 @@ constexpr int kWideTBuffers = 2 * kWideConsumers;  // t tiles: two a consumer
 constexpr int kWideHalves = 2;                     // a tile's windows come in two boxes
 constexpr int kWideHalfChannels = kTmaK / kWideHalves;
 // The block is launched with the register file's 65,536 shared by its threads, rounded down
-// to a multiple of 8 (168 a thread for 384); setmaxnreg moves them: the producer's 40 and the
-// consumers' 232 use the same 64,512.
+// to a multiple of 8 (168 a thread for 384); setmaxnreg moves them: the producer's 88 and the
+// consumers' 208 use the same 64,512.
 constexpr int kWideLaunchRegisters = 65536 / kWideThreads / 8 * 8;
-constexpr int kWideProducerRegisters = 40, kWideConsumerRegisters = 232;
+constexpr int kWideProducerRegisters = 88, kWideConsumerRegisters = 208;
 static_assert(kWideGroupThreads * (kWideProducerRegisters + kWideConsumers * kWideConsumerRegisters) <=
                   kWideThreads * kWideLaunchRegisters,
               "the warp groups' registers must fit what the block was launched with");
