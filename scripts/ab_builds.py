@@ -28,7 +28,6 @@ GPUs, a result file that cannot be read); 3 no usable GPU or library (dsconv's e
 whose message is passed on).
 """
 import argparse
-import json
 import os
 import shlex
 import statistics
@@ -37,7 +36,7 @@ import sys
 import tempfile
 import time
 
-from result_file import InputError, exit_with, load_block, positive_time
+from result_file import InputError, check_writable, exit_with, load_block, positive_time, write_json_atomically
 
 # dsconv's exit codes that end the whole comparison: bad input and no usable GPU are the
 # same for every build, so the first one that says so speaks for all.
@@ -79,8 +78,10 @@ def parse_args():
         raise InputError(f"--repetitions {a.repetitions}: expected 1 to 1000")
     if a.time_limit is not None and not a.time_limit > 0:
         raise InputError(f"--time-limit {a.time_limit}: expected a positive number of seconds")
-    if a.out and not os.path.isdir(os.path.dirname(os.path.abspath(a.out))):
-        raise InputError(f"--out {a.out}: its folder does not exist")
+    if a.out:
+        if not os.path.isdir(os.path.dirname(os.path.abspath(a.out))):
+            raise InputError(f"--out {a.out}: its folder does not exist")
+        check_writable(a.out)
     try:
         a.bench_args = shlex.split(a.bench_args)
     except ValueError as e:
@@ -191,14 +192,6 @@ def print_table(summary, reference_name):
                   + " | ".join(e["clocks"]))
 
 
-def write_json(path, doc):
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".ab_builds.", suffix=".json")
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        json.dump(doc, f, indent=1)
-    os.replace(tmp, path)
-
-
 def main():
     a, builds = parse_args()
     device = None
@@ -231,9 +224,9 @@ def main():
           f"{a.repetitions} repetitions a run, alternated")
     print_table(summary, reference.name)
     if a.out:
-        write_json(a.out, {"device": device, "reference": reference.name, "rounds": rounds_done,
-                           "rounds_asked": a.rounds, "repetitions": a.repetitions,
-                           "builds": {b.name: b.path for b in builds}, "benchmarks": summary})
+        write_json_atomically(a.out, {"device": device, "reference": reference.name, "rounds": rounds_done,
+                                      "rounds_asked": a.rounds, "repetitions": a.repetitions,
+                                      "builds": {b.name: b.path for b in builds}, "benchmarks": summary})
     failed = [b for b in builds if b.failure]
     for build in failed:
         print(f"\n{build.name}: incorrect or failed, so no speed: {build.failure}")

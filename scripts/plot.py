@@ -41,6 +41,8 @@ if "text.parse_math" in plt.rcParams:  # matplotlib 3.5 and later
 from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.ticker import FixedLocator, FuncFormatter, LogLocator, NullFormatter, NullLocator  # noqa: E402
 
+from result_file import InputError, read_json  # noqa: E402
+
 PASS_ORDER = ("forward", "backward")
 BASELINE_PREFIX = "torch_"
 CUDNN = "cudnn"
@@ -53,29 +55,12 @@ BASELINE_COLOURS = ("#7f7f7f", "#b08fae", "#a68a64", "#8fa9b8", "#a5a58d")
 BASELINE_DASHES = ((5, 2), (6, 2, 1, 2), (1.5, 1.5), (8, 3, 2, 3), (3, 3))
 LOG2_X_SPAN = 8.0  # numeric x spanning more than this factor is drawn on a log2 axis
 
-
-class InputError(Exception):
-    """Bad input: the message names the file and what is wrong (exit status 2)."""
-
-
 # ----------------------------------------------------------------------------- reading
 
 
 def load_results(path):
     """Reads a results file and checks the parts the plots use; returns the parsed JSON."""
-    try:
-        with open(path, encoding="utf-8") as f:
-            doc = json.load(f)
-    except FileNotFoundError:
-        raise InputError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise InputError(f"{path}: is a directory, expected a results .json file") from None
-    except json.JSONDecodeError as e:
-        raise InputError(f"{path}: not valid JSON: {e.msg} at line {e.lineno}, column {e.colno}") from None
-    except RecursionError:
-        raise InputError(f"{path}: not valid JSON: nested too deeply") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise InputError(f"{path}: cannot read: {e}") from None
+    doc = read_json(path)
     block = doc.get("dsconv") if isinstance(doc, dict) else None
     if not isinstance(block, dict) or not isinstance(block.get("rows"), list):
         raise InputError(f"{path}: no dsconv.rows list: not a dsconv results file "

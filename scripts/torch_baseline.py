@@ -53,15 +53,15 @@ written); 2 bad input or a different GPU; 3 no PyTorch or no CUDA device.
 import argparse
 import datetime
 import gc
-import json
 import math
 import os
 import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
+
+from result_file import InputError, check_writable, read_json, write_json_atomically
 
 # impl -> (precision, TF32 allowed, torch.compile)
 IMPLS = {
@@ -84,10 +84,6 @@ EXIT_OK, EXIT_CHECK_FAILED, EXIT_BAD_INPUT, EXIT_NO_DEVICE = 0, 1, 2, 3
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-class InputError(Exception):
-    """Bad input or a different GPU (exit status 2); the message says what and where."""
-
-
 class NoDeviceError(Exception):
     """No PyTorch or no CUDA device (exit status 3)."""
 
@@ -96,15 +92,7 @@ class NoDeviceError(Exception):
 
 
 def load_input(path):
-    try:
-        with open(path, encoding="utf-8") as f:
-            doc = json.load(f)
-    except FileNotFoundError:
-        raise InputError(f"{path}: no such file") from None
-    except json.JSONDecodeError as e:
-        raise InputError(f"{path}: not valid JSON: {e.msg} at line {e.lineno}, column {e.colno}") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise InputError(f"{path}: cannot read: {e}") from None
+    doc = read_json(path)
     block = doc.get("dsconv") if isinstance(doc, dict) else None
     if not isinstance(block, dict) or not isinstance(block.get("rows"), list) or not block["rows"]:
         raise InputError(f"{path}: no dsconv.rows (or none in it): not a dsconv sweep results file")
@@ -590,35 +578,6 @@ def build_output(torch, doc, rows, benchmarks, timing):
                "num_cpus": os.cpu_count(), "library_version": torch.__version__,
                "torch_cuda": torch.version.cuda, "torch_cudnn": str(torch.backends.cudnn.version())}
     return {"context": context, "benchmarks": benchmarks, "dsconv": block}
-
-
-def check_writable(path):
-    """Raises InputError when write_json_atomically could not write `path`; creates nothing."""
-    target = os.path.abspath(path)
-    if os.path.isdir(target):
-        raise InputError(f"--out {path}: is a folder, expected a .json file name")
-    folder = os.path.dirname(target)
-    while not os.path.exists(folder) and os.path.dirname(folder) != folder:
-        folder = os.path.dirname(folder)
-    if not os.path.isdir(folder) or not os.access(folder, os.W_OK | os.X_OK):
-        raise InputError(f"--out {path}: cannot write in {folder}")
-
-
-def write_json_atomically(path, doc):
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, temp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=directory)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(temp, 0o666 & ~umask)  # as a plain open() would make it, not mkstemp's 0600
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(doc, f, indent=1, allow_nan=False)  # strict JSON: C++ readers reject NaN
-            f.write("\n")
-        os.replace(temp, path)
-    finally:
-        if os.path.exists(temp):
-            os.remove(temp)
 
 
 # ----------------------------------------------------------------------------- main
