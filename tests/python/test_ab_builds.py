@@ -81,6 +81,16 @@ def main():
         entry = doc["benchmarks"]["fused/forward/n16"]["change"]
         if doc["reference"] != "main" or len(entry["round_medians_ms"]) != 4 or abs(entry["vs_reference"] - 0.9) > 1e-9:
             failures.append(f"--out: unexpected summary {json.dumps(doc)[:300]}")
+        # Written as a plain open() would write it (the umask's mode, not a temporary file's
+        # 0600), with no temporary file left beside it.
+        umask = os.umask(0)
+        os.umask(umask)
+        mode = os.stat(out).st_mode & 0o777
+        if mode != 0o666 & ~umask:
+            failures.append(f"--out: mode {mode:o}, expected {0o666 & ~umask:o} under umask {umask:03o}")
+        leftovers = [name for name in os.listdir(os.path.dirname(out)) if name.endswith(".tmp")]
+        if leftovers:
+            failures.append(f"--out: temporary files left: {leftovers}")
 
         # Alternated order: a round of the two builds, then the same two reversed.
         os.remove(log)
