@@ -71,26 +71,15 @@ TEST_P(FiniteDifferences, GradientsMatch) {
   }
 }
 
-Problem shape(int64_t n, int64_t c_in, int64_t c_out, int64_t h, int64_t w, Conv2dParams conv, bool bias) {
-  Problem p;
-  p.n = n;
-  p.c_in = c_in;
-  p.c_out = c_out;
-  p.h = h;
-  p.w = w;
-  p.conv = conv;
-  p.bias = bias;
-  return p;
-}
-
 std::string case_name(const ::testing::TestParamInfo<GradientCase>& param) { return param.param.name; }
 
 INSTANTIATE_TEST_SUITE_P(
     Shapes, FiniteDifferences,
-    ::testing::Values(GradientCase{"k3_bias", shape(2, 3, 4, 6, 5, {3, 3, 1, 1, 1, 1, 1, 1}, true)},
-                      GradientCase{"stride2_dil2_rect", shape(1, 2, 3, 9, 8, {3, 2, 2, 1, 2, 1, 2, 2}, true)},
-                      GradientCase{"k1_pad0", shape(2, 4, 2, 4, 3, {1, 1, 1, 1, 0, 0, 1, 1}, false)},
-                      GradientCase{"k5_stride3_pad_over_half", shape(1, 2, 2, 7, 7, {5, 5, 3, 3, 3, 3, 1, 1}, false)}),
+    ::testing::Values(GradientCase{"k3_bias", Problem{2, 3, 4, 6, 5, {3, 3, 1, 1, 1, 1, 1, 1}, true}},
+                      GradientCase{"stride2_dil2_rect", Problem{1, 2, 3, 9, 8, {3, 2, 2, 1, 2, 1, 2, 2}, true}},
+                      GradientCase{"k1_pad0", Problem{2, 4, 2, 4, 3, {1, 1, 1, 1, 0, 0, 1, 1}, false}},
+                      GradientCase{"k5_stride3_pad_over_half",
+                                   Problem{1, 2, 2, 7, 7, {5, 5, 3, 3, 3, 3, 1, 1}, false}}),
     case_name);
 
 }  // namespace
