@@ -407,19 +407,20 @@ struct LaunchFusedBackward {
     }
   }
   static bool tma_aligned(const Plan& q, const DeviceTensors& d) {
-    return reinterpret_cast<uintptr_t>(d.x) % 16 == 0 && reinterpret_cast<uintptr_t>(q.dt) % 16 == 0;
+    return reinterpret_cast<uintptr_t>(d.x) % 16 == 0 && reinterpret_cast<uintptr_t>(q.dt) % 16 == 0 &&
+           reinterpret_cast<uintptr_t>(d.dy) % 16 == 0;
   }
   static void run(const Plan& q, const DeviceTensors& d, CoSlice slice, cudaStream_t st) {
     const ConvShape& s = q.s;
     // A row of blocks a C_in slice: C_in <= 2^20 (a Problem's limit) makes at most 16,384 of
     // the 65,535 rows a grid may have.
     const dim3 grid(unsigned(q.backward_grid), unsigned(ceil_div(s.c_in, int64_t(kCiSlice))));
-    CUtensorMap x_map{}, dt_map{}, dt_windows{};  // read by the TMA variant only
+    CUtensorMap x_map{}, dy_map{}, dt_map{}, dt_windows{};  // read by the TMA variant only
     DxFollowers followers{};
     followers.walkers = q.backward_grid;
     auto launch = [&](auto kernel, size_t smem) {
-      kernel<<<grid, kThreads, smem, st>>>(x_map, dt_map, dt_windows, followers, s, q.backward_geometry, slice, d.x,
-                                           d.w_dw, d.b_dw, d.w_pw, d.dy, q.dt, q.partial_dw_pw, q.partial_db_pw,
+      kernel<<<grid, kThreads, smem, st>>>(x_map, dy_map, dt_map, dt_windows, followers, s, q.backward_geometry, slice,
+                                           d.x, d.w_dw, d.b_dw, d.w_pw, d.dy, q.dt, q.partial_dw_pw, q.partial_db_pw,
                                            q.partial_dw_dw, q.partial_db_dw);
       DSCONV_LAUNCH_CHECK();
     };
@@ -427,6 +428,10 @@ struct LaunchFusedBackward {
       if (q.backward_windows == BackwardWindows::tma_blocks && tma_aligned(q, d)) {
         x_map = tma::make_box_map(d.x, {uint64_t(s.w), uint64_t(s.h), uint64_t(s.c_in), uint64_t(s.n)},
                                   {uint32_t(Window::kCols), uint32_t(Window::kRows), uint32_t(kPartChannels), 1});
+        // dy_tile.cuh: a box a tile row, of a C_out slice's channels, swizzled.
+        dy_map = tma::make_box_map(d.dy, {uint64_t(s.wo), uint64_t(s.ho), uint64_t(s.c_out), uint64_t(s.n)},
+                                   {uint32_t(dy_tile::kCols), 1, uint32_t(dy_tile::kChannels), 1},
+                                   CU_TENSOR_MAP_SWIZZLE_128B);
         dt_map = tma::make_box_map(q.dt, {uint64_t(s.wo), uint64_t(s.ho), uint64_t(s.c_in), uint64_t(s.n)},
                                    {uint32_t(kUnitCols), uint32_t(kUnitRows), uint32_t(kCiSlice), 1});
         const auto kernel = fused_backward_kernel<KH, KW, BackwardWindows::tma_blocks>;
@@ -452,9 +457,9 @@ struct LaunchFusedBackward {
         cooperative.val.cooperative = 1;
         c.attrs = &cooperative;
         c.numAttrs = 1;
-        DSCONV_CUDA_CHECK(cudaLaunchKernelEx(&c, kernel, x_map, dt_map, dt_windows, followers, s, q.backward_geometry,
-                                             slice, d.x, d.w_dw, d.b_dw, d.w_pw, d.dy, q.dt, q.partial_dw_pw,
-                                             q.partial_db_pw, q.partial_dw_dw, q.partial_db_dw));
+        DSCONV_CUDA_CHECK(cudaLaunchKernelEx(&c, kernel, x_map, dy_map, dt_map, dt_windows, followers, s,
+                                             q.backward_geometry, slice, d.x, d.w_dw, d.b_dw, d.w_pw, d.dy, q.dt,
+                                             q.partial_dw_pw, q.partial_db_pw, q.partial_dw_dw, q.partial_db_dw));
         return;
       }
       if (q.backward_windows != BackwardWindows::copied)
@@ -478,7 +483,8 @@ struct LaunchFusedBackward {
       return false;
     } else {
       const int64_t limit = int64_t(1) << 31;  // TMA coordinates are 32-bit
-      return unit_steps(s) && s.wo >= kUnitCols && s.w % 4 == 0 && tma::lead_columns(-s.pw) == Window::kOffset &&
+      return unit_steps(s) && s.wo >= kUnitCols && s.w % 4 == 0 && s.wo % 4 == 0 &&
+             tma::lead_columns(-s.pw) == Window::kOffset &&
              kCiSlice * kBackwardWindowFloats<KH, KW> <= kBackwardXFloats && s.n < limit && s.h < limit &&
              s.w < limit && s.c_in < limit &&
              tma::kernel_usable(

@@ -30,7 +30,8 @@ PFN_cuTensorMapEncodeTiled_v12000 encoder() {
 
 }  // namespace
 
-CUtensorMap make_box_map(const float* base, std::initializer_list<uint64_t> dims, std::initializer_list<uint32_t> box) {
+CUtensorMap make_box_map(const float* base, std::initializer_list<uint64_t> dims, std::initializer_list<uint32_t> box,
+                         CUtensorMapSwizzle swizzle) {
   const std::vector<cuuint64_t> d(dims);
   const std::vector<cuuint32_t> b(box);
   const auto describe = [&] {
@@ -52,8 +53,8 @@ CUtensorMap make_box_map(const float* base, std::initializer_list<uint64_t> dims
   CUtensorMap map{};
   const CUresult status =
       encode(&map, CU_TENSOR_MAP_DATA_TYPE_FLOAT32, cuuint32_t(d.size()), const_cast<float*>(base), d.data(),
-             strides.data(), b.data(), element_strides.data(), CU_TENSOR_MAP_INTERLEAVE_NONE,
-             CU_TENSOR_MAP_SWIZZLE_NONE, CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+             strides.data(), b.data(), element_strides.data(), CU_TENSOR_MAP_INTERLEAVE_NONE, swizzle,
+             CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
   if (status != CUDA_SUCCESS)
     throw DeviceError(fmt::format("cuTensorMapEncodeTiled refused {} (CUresult {})", describe(), int(status)));
   return map;

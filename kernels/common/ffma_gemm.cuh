@@ -81,14 +81,19 @@ constexpr int kChunkUnroll = 2;
 // One k step of the outer product: this thread's TM values of column k of As and TN values of
 // row k of Bs, as float4. kPitchB: floats from one row of Bs to the next (BN, or more where
 // the tile's rows are also read along k, as `fused`'s backward reads dy).
-template <class T, bool kSwizzleA, bool kSwizzleB, int kPitchB = T::BN>
-__device__ __forceinline__ void load_step(const float* __restrict__ As, const float* __restrict__ Bs, int k,
-                                          const int (&a_col)[T::kGroupsM], const int (&b_col)[T::kGroupsN],
-                                          float (&a)[T::TM], float (&b)[T::TN]) {
+template <class T, bool kSwizzleA>
+__device__ __forceinline__ void load_a_step(const float* __restrict__ As, int k, const int (&a_col)[T::kGroupsM],
+                                            float (&a)[T::TM]) {
 #pragma unroll
   for (int g = 0; g < T::kGroupsM; ++g)
     *reinterpret_cast<float4*>(&a[4 * g]) =
         *reinterpret_cast<const float4*>(&As[k * T::BM + (kSwizzleA ? swizzle(k, a_col[g]) : a_col[g])]);
+}
+template <class T, bool kSwizzleA, bool kSwizzleB, int kPitchB = T::BN>
+__device__ __forceinline__ void load_step(const float* __restrict__ As, const float* __restrict__ Bs, int k,
+                                          const int (&a_col)[T::kGroupsM], const int (&b_col)[T::kGroupsN],
+                                          float (&a)[T::TM], float (&b)[T::TN]) {
+  load_a_step<T, kSwizzleA>(As, k, a_col, a);
 #pragma unroll
   for (int g = 0; g < T::kGroupsN; ++g)
     *reinterpret_cast<float4*>(&b[4 * g]) =
@@ -135,6 +140,26 @@ __device__ __forceinline__ void multiply_chunk(const float* __restrict__ As, con
   int a_col[T::kGroupsM], b_col[T::kGroupsN];
   operand_columns<T>(tid, a_col, b_col);
   multiply_steps<T, kSwizzleA, kSwizzleB, 0, kK, kUnroll, kPitchB>(As, Bs, a_col, b_col, acc);
+}
+
+// multiply_chunk with B's row k read by load_b(k, b_col, b) (b: this thread's TN values of it,
+// b_col[g] the first column of its group g), for a B tile not laid out as rows of floats:
+// `fused`'s backward reads dy from a swizzled TMA tile (fused/dy_tile.cuh).
+template <class T, bool kSwizzleA, int kK, int kUnroll, class LoadB>
+__device__ __forceinline__ void multiply_chunk_loading_b(const float* __restrict__ As, LoadB&& load_b,
+                                                         float (&acc)[T::TM][T::TN], int tid) {
+  int a_col[T::kGroupsM], b_col[T::kGroupsN];
+  operand_columns<T>(tid, a_col, b_col);
+#pragma unroll kUnroll
+  for (int k = 0; k < kK; ++k) {
+    float a[T::TM], b[T::TN];
+    load_a_step<T, kSwizzleA>(As, k, a_col, a);
+    load_b(k, b_col, b);
+#pragma unroll
+    for (int i = 0; i < T::TM; ++i)
+#pragma unroll
+      for (int j = 0; j < T::TN; ++j) acc[i][j] = fmaf(a[i], b[j], acc[i][j]);
+  }
 }
 
 // acc = start (x) 1 + As (x) Bs: the first chunk of a tile, whose first k step adds onto

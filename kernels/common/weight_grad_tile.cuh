@@ -31,29 +31,41 @@ struct WeightGradTile {
   static constexpr size_t kSmemBytes = size_t(2) * kRows * kPitch * sizeof(float);
 };
 
-// acc[i][j] += sum over k of A[i * kRowLanes * kPitch + k] * B[j * kColLanes * kPitch + k], k
-// over the 4-deep slices k_begin, k_begin + k_step, ... below k_end (multiples of 4). A and B
-// point at the thread's first row of each operand: rows tm and tn of rows kPitch floats
-// apart, contiguous along k.
+// A tile's rows as multiply_k_span_rows reads them, rows kPitch floats apart and contiguous
+// along k: `first` is the thread's first row.
+template <int kPitch>
+struct PitchedRows {
+  static_assert(kPitch % 32 == 4, "a row must start 1 float4 past the previous one's bank");
+  static constexpr int kRowStride = kPitch;  // floats from a row to the next
+  const float* first;
+  __device__ const float* at(int k) const { return first + k; }
+};
+
+// acc[i][j] += sum over k of a row i's k times b row j's k, over the 4-deep slices k_begin,
+// k_begin + k_step, ... below k_end (multiples of 4). `a` and `b` give the thread's first row
+// of each operand at k (at(k): a pointer to its float4 of k..k+3); row i of A is
+// i * kRowLanes * ARows::kRowStride floats past A's first row at the same k, row j of B
+// likewise with kColLanes.
 // kRotatedB: B's float4 groups are stored rotated by one (element e holds k + (e + 1) % 4), so
 // that each FFMA's A and B sources, both from float4 loads, sit in registers of opposite
 // parity (otherwise the same component of both: one register bank).
-template <int kPitch, bool kRotatedB = false>
-__device__ __forceinline__ void multiply_k_span(const float* A, const float* B, int k_begin, int k_end, int k_step,
-                                                float (&acc)[WeightGradTile::TM][WeightGradTile::TN]) {
+template <class ARows, class BRows, bool kRotatedB = false>
+__device__ __forceinline__ void multiply_k_span_rows(ARows a, BRows b, int k_begin, int k_end, int k_step,
+                                                     float (&acc)[WeightGradTile::TM][WeightGradTile::TN]) {
   using T = WeightGradTile;
-  static_assert(kPitch % 32 == 4, "a row must start 1 float4 past the previous one's bank");
 #pragma unroll 1
   for (int k = k_begin; k < k_end; k += k_step) {
+    const float* A = a.at(k);
+    const float* B = b.at(k);
 #pragma unroll
     for (int jg = 0; jg < T::TN; jg += kBGroup) {
       float4 bv[kBGroup];
 #pragma unroll
       for (int j = 0; j < kBGroup; ++j)
-        bv[j] = *reinterpret_cast<const float4*>(&B[(jg + j) * T::kColLanes * kPitch + k]);
+        bv[j] = *reinterpret_cast<const float4*>(&B[(jg + j) * T::kColLanes * BRows::kRowStride]);
 #pragma unroll
       for (int i = 0; i < T::TM; ++i) {
-        const float4 av = *reinterpret_cast<const float4*>(&A[i * T::kRowLanes * kPitch + k]);
+        const float4 av = *reinterpret_cast<const float4*>(&A[i * T::kRowLanes * ARows::kRowStride]);
 #pragma unroll
         for (int j = 0; j < kBGroup; ++j) {
           float& c = acc[i][jg + j];
@@ -65,6 +77,14 @@ __device__ __forceinline__ void multiply_k_span(const float* A, const float* B, 
       }
     }
   }
+}
+
+// multiply_k_span_rows over two row-major tiles of rows kPitch floats apart: A and B point at
+// the thread's first row of each operand (rows tm and tn).
+template <int kPitch, bool kRotatedB = false>
+__device__ __forceinline__ void multiply_k_span(const float* A, const float* B, int k_begin, int k_end, int k_step,
+                                                float (&acc)[WeightGradTile::TM][WeightGradTile::TN]) {
+  multiply_k_span_rows<PitchedRows<kPitch>, PitchedRows<kPitch>, kRotatedB>({A}, {B}, k_begin, k_end, k_step, acc);
 }
 
 // multiply_k_span over share `share` of the 4-deep slices of [0, kDepth) dealt out to kShares

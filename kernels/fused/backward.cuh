@@ -8,6 +8,7 @@
 #include "kernels/common/tma.cuh"
 #include "kernels/common/weight_grad_tile.cuh"
 #include "kernels/fused/dx_followers.cuh"
+#include "kernels/fused/dy_tile.cuh"
 #include "kernels/fused/tile_windows.cuh"
 
 namespace dsconv {
@@ -63,6 +64,10 @@ enum class BackwardWindows {
 constexpr int kUnitRows = 4, kUnitCols = 32;                           // the unit tile
 constexpr int kBlockCols = kUnitCols / depthwise_tma::kColsPerThread;  // 4 x 4 blocks along a tile row
 constexpr int kBlockPasses = kCiSlice * kBlockCols / kThreads;         // blocks a thread, of fixed channels
+static_assert(dy_tile::kChannels == kCoSlice && dy_tile::kRows == kUnitRows && dy_tile::kCols == kUnitCols,
+              "tma_blocks' dy tile is a C_out slice of the unit tile");
+static_assert(WeightTile::kRowLanes % 8 == 0, "a thread's dW_pw rows of the dy tile share their swizzle key");
+static_assert(SplitDtTile::LN * 4 == kUnitCols, "a thread's dt column groups are whole tile rows apart");
 // Half 0 is done with dt long before half 1 is done with dW_pw: at 16,500 and 25,800 cycles of
 // a 30,100-cycle tile (clock64 phase timings, docs/performance-notes.md), as half 1 first
 // waits for the window and makes t. So half 0 then takes dW_pw over the tile's pixels from
@@ -83,13 +88,14 @@ static_assert(kCiSlice * kBackwardWindowFloats<3, 3> <= kBackwardXFloats, "a 3 x
 // The backward block's shared memory, in floats from a 128-byte aligned base. tma_blocks
 // gives dt a tile of its own (DT), unpadded as a TMA store reads it, which half 0 fills while
 // half 1 still reads t: room made by sizing X to the box and DW to the staged taps (the dW_dw
-// sums go to D's space once the loop is over). 226 KB of the 227 a block may have (H100).
-// Else dt takes t's place after the dW_pw GEMM.
+// sums go to D's space once the loop is over), and D is the dense, swizzled TMA tile of
+// dy_tile.cuh. 224 KB of the 227 a block may have (H100). Else dt takes t's place after the
+// dW_pw GEMM.
 template <int KH, int KW, bool kTma>
 struct BackwardLayout {
   static constexpr int kWs = 0;                         // W slice [co][ci]
   static constexpr int kD = kWs + kCoSlice * kCiSlice;  // dy tile [co][px]
-  static constexpr int kT = kD + kCoSlice * kRowPitch;  // t tile [ci][px]
+  static constexpr int kT = kD + (kTma ? dy_tile::kFloats : kCoSlice * kRowPitch);  // t tile [ci][px]
   static constexpr int kX = kT + kCiSlice * kRowPitch;  // x window
   static constexpr int kXFloats = kTma ? kCiSlice * kBackwardWindowFloats<KH, KW> : kBackwardXFloats;
   static constexpr int kDT = kTma ? kX + kXFloats : kT;  // dt tile [ci][px], rows kDtPitch apart
@@ -99,6 +105,7 @@ struct BackwardLayout {
   static constexpr int kFloats = kDW + kDWFloats;
   static constexpr size_t bytes() { return sizeof(float) * kFloats; }
   static_assert(kX % 32 == 0 && kDW % 4 == 0, "X a 128-byte aligned TMA destination, DW rows of whole float4");
+  static_assert(!kTma || kD * sizeof(float) % dy_tile::kAlignment == 0, "D starts a period of the swizzle");
   static_assert(!kTma || kCiSlice * kMaxWeightSlots <= kCoSlice * kRowPitch, "the dW_dw sums fit D's space");
   // sm_90 lets a block have 227 KB of shared memory, the kernel's static barriers included.
   static_assert(bytes() + 1024 <= 227 * 1024, "the layout and 1 KB of static shared memory fit a block");
@@ -163,17 +170,19 @@ __device__ __forceinline__ auto& first_if(A& a, B& b) {
 
 template <int KH, int KW, BackwardWindows kWindows>
 __global__ __launch_bounds__(kThreads, 1) void fused_backward_kernel(
-    const __grid_constant__ CUtensorMap x_map, const __grid_constant__ CUtensorMap dt_map,
-    const __grid_constant__ CUtensorMap dt_windows, DxFollowers followers, ConvShape s, Geometry g, CoSlice co_slice,
-    const float* __restrict__ x, const float* __restrict__ w_dw, const float* __restrict__ b_dw,
-    const float* __restrict__ w_pw, const float* __restrict__ dy, float* __restrict__ dt_out,
-    float* __restrict__ partial_dw_pw, float* __restrict__ partial_db_pw, float* __restrict__ partial_dw_dw,
-    float* __restrict__ partial_db_dw) {
+    const __grid_constant__ CUtensorMap x_map, const __grid_constant__ CUtensorMap dy_map,
+    const __grid_constant__ CUtensorMap dt_map, const __grid_constant__ CUtensorMap dt_windows, DxFollowers followers,
+    ConvShape s, Geometry g, CoSlice co_slice, const float* __restrict__ x, const float* __restrict__ w_dw,
+    const float* __restrict__ b_dw, const float* __restrict__ w_pw, const float* __restrict__ dy,
+    float* __restrict__ dt_out, float* __restrict__ partial_dw_pw, float* __restrict__ partial_db_pw,
+    float* __restrict__ partial_dw_dw, float* __restrict__ partial_db_dw) {
   constexpr bool kTma = kWindows == BackwardWindows::tma_blocks;
   using WindowSteps =
       std::conditional_t<kWindows == BackwardWindows::unit_tile, FixedSteps<1, kUnitCols>, RunTimeSteps>;
-  extern __shared__ __align__(128) float backward_smem[];  // 128: X is a TMA destination
-  __shared__ uint64_t window_full[kWindowParts];           // kTma: a box of the tile's window has landed
+  // 1024: D is a TMA destination with the 128-byte swizzle, whose pattern repeats every 1024 bytes.
+  extern __shared__ __align__(dy_tile::kAlignment) float backward_smem[];
+  __shared__ uint64_t window_full[kWindowParts];  // kTma: a box of the tile's window has landed
+  __shared__ uint64_t dy_full;                    // kTma: the tile's dy has landed
   // kTma: half 1 has made the tile's t. An mbarrier, which racecheck follows, where a named
   // barrier that half 1 arrives at and half 0 waits on drew false hazards.
   __shared__ uint64_t t_done;
@@ -221,6 +230,7 @@ __global__ __launch_bounds__(kThreads, 1) void fused_backward_kernel(
   if constexpr (kTma) {
     if (tid == 0) {
       for (auto& full : window_full) tma::barrier_init(&full, 1);  // the issuer's arrival + the box's bytes
+      tma::barrier_init(&dy_full, 1);
       tma::barrier_init(&t_done, kHalfThreads);                    // every thread of half 1
       tma::barrier_init_fence();
     }
@@ -247,7 +257,12 @@ __global__ __launch_bounds__(kThreads, 1) void fused_backward_kernel(
   const int64_t plane = s.ho * s.wo;
   const int lanes_per_row = kPixels / vector, rows_per_pass = kThreads / lanes_per_row;
   const int copy_px = vector * (tid % lanes_per_row), copy_row = copy_px >> g.tw_shift, copy_col = copy_px & (g.tw - 1);
+  uint32_t dy_phase = 0;  // kTma: the parity of dy_full's phase in hand
   auto copy_dy = [&](TileOrigin o) {
+    if constexpr (kTma) {  // one thread; D's readers wait on dy_full
+      if (tid == 0) dy_tile::load(D, &dy_map, int(o.img), int(slice.co0), int(o.oh0), int(o.ow0), &dy_full);
+      return;
+    }
     const bool pixel_in = o.oh0 + copy_row < s.ho && o.ow0 + copy_col < s.wo;
     const int co_first = tid / lanes_per_row;
     const float* src =
@@ -289,6 +304,12 @@ __global__ __launch_bounds__(kThreads, 1) void fused_backward_kernel(
     for (int part = 0; part < kWindowParts; ++part) issue_window_part(o, part);
   };
   auto await_window_part = [&](int part) { tma::barrier_wait(&window_full[part], window_phase); };
+  auto await_dy = [&] {
+    if constexpr (kTma) {
+      tma::barrier_wait(&dy_full, dy_phase);
+      dy_phase ^= 1;
+    }
+  };
   // kTma: fn(pass, ci, tx) for each 4 x 4 block of the slice's channels, shared by `threads`
   // threads of which this is thread `id`, `passes` blocks each. The 8 blocks of a channel are
   // 8 consecutive lanes, and a thread's pass-th block is of the same channel every tile.
@@ -411,6 +432,7 @@ __global__ __launch_bounds__(kThreads, 1) void fused_backward_kernel(
     // the block at this barrier while its release waits for what it has in flight.
     if (publishes && tid == kHalfThreads) tile_progress::publish(followers.progress + blockIdx.x, tiles_done);
     ++tiles_done;
+    if (makes_dt) await_dy();  // kTma: half 1 waits once it has made t
     // kTma: half 0's dt goes in acc_w, which only half 1 sums dW_pw in. One 8 x 8 block a
     // thread instead of two took the kernel from 247 registers to 210, room that ptxas spends
     // on scheduling both GEMMs (4.62 ms against 4.77, H100).
@@ -423,7 +445,17 @@ __global__ __launch_bounds__(kThreads, 1) void fused_backward_kernel(
 #pragma unroll
         for (int j = 0; j < Dt::TN; ++j) acc_dt[i][j] = 0.0f;
     if (makes_dt) {
-      gemm::multiply_chunk<Dt, false, false, kCoSlice, gemm::kChunkUnroll, kRowPitch>(Ws, D, acc_dt, dt_id);
+      if constexpr (kTma) {
+        const dy_tile::PixelGroups dy_groups(Dt::col_group(dt_id, 0));
+        auto load_dy = [&](int co, const int(&)[Dt::kGroupsN], float(&b)[Dt::TN]) {
+#pragma unroll
+          for (int g = 0; g < Dt::kGroupsN; ++g)
+            *reinterpret_cast<float4*>(&b[4 * g]) = *reinterpret_cast<const float4*>(&D[dy_groups.offset(co, g)]);
+        };
+        gemm::multiply_chunk_loading_b<Dt, false, kCoSlice, gemm::kChunkUnroll>(Ws, load_dy, acc_dt, dt_id);
+      } else {
+        gemm::multiply_chunk<Dt, false, false, kCoSlice, gemm::kChunkUnroll, kRowPitch>(Ws, D, acc_dt, dt_id);
+      }
     }
     if (makes_dt && !dt_by_tma) {
       // A thread's columns are groups of 4 pixels of one tile row: with rows of whole float4,
@@ -481,8 +513,9 @@ __global__ __launch_bounds__(kThreads, 1) void fused_backward_kernel(
         // The last C_out slice reads the window again for dW_dw; the others are done with it.
         if (!slice.last_co && has_next && half_tid == 0) issue_window(next);
         __syncwarp();  // the issuing lane rejoins its warp
-        gemm::multiply_k_span<kRowPitch, true>(D + tm * kRowPitch, T + tn * kRowPitch, 0, kHalf1Pixels, 4,
-                                               acc_w);  // step 3
+        await_dy();
+        gemm::multiply_k_span_rows<dy_tile::ChannelRows, gemm::PitchedRows<kRowPitch>, true>(
+            dy_tile::ChannelRows(D, tm), {T + tn * kRowPitch}, 0, kHalf1Pixels, 4, acc_w);  // step 3
       } else {
         if (slice.last_co || dt_by_tma) {
 #pragma unroll
@@ -511,7 +544,8 @@ __global__ __launch_bounds__(kThreads, 1) void fused_backward_kernel(
           for (int j = 0; j < WeightTile::TN; ++j) acc_w[i][j] = 0.0f;
         tma::barrier_wait(&t_done, t_phase);
         t_phase ^= 1;
-        gemm::multiply_k_span<kRowPitch, true>(D + tm * kRowPitch, T + tn * kRowPitch, kHalf1Pixels, kPixels, 4, acc_w);
+        gemm::multiply_k_span_rows<dy_tile::ChannelRows, gemm::PitchedRows<kRowPitch>, true>(
+            dy_tile::ChannelRows(D, tm), {T + tn * kRowPitch}, kHalf1Pixels, kPixels, 4, acc_w);
       }
     } else
       for_each_run(o, false, [&](int ci, int run, const float* window) {
@@ -533,7 +567,8 @@ __global__ __launch_bounds__(kThreads, 1) void fused_backward_kernel(
     if (sums_bias)
 #pragma unroll 4
       for (int px = bias_begin; px < bias_end; px += 4) {
-        const float4 v = *reinterpret_cast<const float4*>(&D[bias_row * kRowPitch + px]);
+        const float* row = kTma ? dy_tile::ChannelRows(D, bias_row).at(px) : &D[bias_row * kRowPitch + px];
+        const float4 v = *reinterpret_cast<const float4*>(row);
         bias_pw_sum = make_float4(bias_pw_sum.x + v.x, bias_pw_sum.y + v.y, bias_pw_sum.z + v.z, bias_pw_sum.w + v.w);
       }
     __syncthreads();  // D and T are free
