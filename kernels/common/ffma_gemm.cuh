@@ -78,9 +78,7 @@ constexpr int kChunkUnroll = 8;
 constexpr int kChunkUnroll = 2;
 #endif
 
-// One k step of the outer product: this thread's TM values of column k of As and TN values of
-// row k of Bs, as float4. kPitchB: floats from one row of Bs to the next (BN, or more where
-// the tile's rows are also read along k, as `fused`'s backward reads dy).
+// This thread's TM values of column k of As, as float4.
 template <class T, bool kSwizzleA>
 __device__ __forceinline__ void load_a_step(const float* __restrict__ As, int k, const int (&a_col)[T::kGroupsM],
                                             float (&a)[T::TM]) {
@@ -89,6 +87,9 @@ __device__ __forceinline__ void load_a_step(const float* __restrict__ As, int k,
     *reinterpret_cast<float4*>(&a[4 * g]) =
         *reinterpret_cast<const float4*>(&As[k * T::BM + (kSwizzleA ? swizzle(k, a_col[g]) : a_col[g])]);
 }
+// One k step of the outer product: this thread's TM values of column k of As and TN values of
+// row k of Bs, as float4. kPitchB: floats from one row of Bs to the next (BN, or more where
+// the tile's rows are also read along k, as `fused`'s backward reads dy without TMA).
 template <class T, bool kSwizzleA, bool kSwizzleB, int kPitchB = T::BN>
 __device__ __forceinline__ void load_step(const float* __restrict__ As, const float* __restrict__ Bs, int k,
                                           const int (&a_col)[T::kGroupsM], const int (&b_col)[T::kGroupsN],

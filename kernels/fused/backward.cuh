@@ -106,7 +106,7 @@ struct BackwardLayout {
   static constexpr size_t bytes() { return sizeof(float) * kFloats; }
   static_assert(kX % 32 == 0 && kDW % 4 == 0, "X a 128-byte aligned TMA destination, DW rows of whole float4");
   static_assert(!kTma || kD * sizeof(float) % dy_tile::kAlignment == 0, "D starts a period of the swizzle");
-  static_assert(!kTma || kCiSlice * kMaxWeightSlots <= kCoSlice * kRowPitch, "the dW_dw sums fit D's space");
+  static_assert(!kTma || kCiSlice * kMaxWeightSlots <= dy_tile::kFloats, "the dW_dw sums fit D's space");
   // sm_90 lets a block have 227 KB of shared memory, the kernel's static barriers included.
   static_assert(bytes() + 1024 <= 227 * 1024, "the layout and 1 KB of static shared memory fit a block");
   static_assert(!kTma || KH * KW == 0 || FollowerLayout<KH, KW>::kFloats <= kFloats, "a dx follower fits the block");

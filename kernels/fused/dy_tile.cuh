@@ -35,8 +35,8 @@ __device__ __forceinline__ int place(int co, int px, int key) {
   return (px / kCols) * kRowFloats + co * kCols + ((((px / 4) % 8) ^ key) * 4);
 }
 
-// One thread's rows of the tile for the weight-gradient GEMM's multiply_k_span: channel co and
-// those 8 x i further on (which have the same key), each read as float4 at pixel k.
+// One thread's rows of the tile for the weight-gradient GEMM's multiply_k_span_rows: channel co
+// and those a multiple of 8 further on (which have the same key), each read as float4 at pixel k.
 struct ChannelRows {
   static constexpr int kRowStride = kCols;
   const float* first;  // channel co's row 0
